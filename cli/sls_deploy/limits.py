@@ -1,0 +1,39 @@
+"""Lambda's limits and prices in one table (us-east-1, checked 2026-11 against the AWS documentation).
+
+Everything that checks a limit or computes a cost reads it from here.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+# Deployment package limits.
+MAX_UNZIPPED_BYTES = 262_144_000  # function code + all layers, unzipped (250 MiB)
+MAX_DIRECT_UPLOAD_ZIPPED_BYTES = 50 * 1024 * 1024  # larger zips must go through S3
+MAX_LAYERS = 5
+
+# Function configuration.
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10_240
+MEMORY_MB_PER_VCPU = 1_769  # one full vCPU at 1,769 MB
+MAX_VCPUS = 6
+MAX_TIMEOUT_S = 900
+MAX_INIT_S = 10
+
+# Payloads.
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
+
+# Runtimes whose Amazon Linux 2023 glibc loads onnxruntime's manylinux_2_28 wheels.
+SUPPORTED_RUNTIMES = ("python3.12", "python3.13")
+SUPPORTED_ARCHITECTURES = ("x86_64", "arm64")
+
+PRICES_USD = MappingProxyType(
+    {
+        "request_per_million": 0.20,
+        "gb_second_x86_64": 0.0000166667,
+        "gb_second_arm64": 0.0000133334,
+        "provisioned_gb_second": 0.0000041667,
+        "cloudwatch_metric_month": 0.30,
+    }
+)

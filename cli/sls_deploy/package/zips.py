@@ -1,0 +1,74 @@
+"""Deterministic zips: sorted entries, fixed timestamps and modes, so unchanged inputs give the same sha256.
+
+Side effects: writes the zip file it is asked to write (atomically, through a temporary file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+SKIP_NAMES = frozenset({"__pycache__", ".DS_Store"})
+SKIP_SUFFIXES = (".pyc", ".pyo")
+
+
+def iter_files(root: Path) -> Iterable[Path]:
+    """Files below `root` in sorted order, without caches and compiled bytecode."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_NAMES)
+        for name in sorted(filenames):
+            if name in SKIP_NAMES or name.endswith(SKIP_SUFFIXES):
+                continue
+            yield Path(dirpath) / name
+
+
+def write_deterministic_zip(sources: Iterable[tuple[Path, str]], zip_path: Path, compresslevel: int = 9) -> None:
+    """Write `(file, arcname)` pairs into `zip_path`, entries sorted by arcname, timestamps fixed."""
+    entries = sorted(sources, key=lambda pair: pair[1])
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_name(zip_path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
+        for path, arcname in entries:
+            info = zipfile.ZipInfo(arcname, date_time=FIXED_DATE_TIME)
+            mode = 0o755 if os.stat(path).st_mode & stat.S_IXUSR else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so the mode bits are honoured on extraction
+            with path.open("rb") as src, zf.open(info, "w") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(chunk)
+    tmp.replace(zip_path)
+
+
+def zip_directory(root: Path, zip_path: Path, prefix: str = "") -> None:
+    """Zip everything below `root`, each entry named `prefix` + its path relative to `root`."""
+    write_deterministic_zip(((p, prefix + p.relative_to(root).as_posix()) for p in iter_files(root)), zip_path)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def unzipped_size(zip_path: Path) -> int:
+    with zipfile.ZipFile(zip_path) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
+def extract_zip(zip_path: Path, dest: Path) -> None:
+    """Extract keeping the unix mode bits (zipfile drops them), as Lambda does when it mounts a layer."""
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            target = dest / info.filename
+            zf.extract(info, dest)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                os.chmod(target, mode)

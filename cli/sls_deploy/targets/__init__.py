@@ -1,0 +1,1 @@
+"""Deployment targets: `local` (embedded Lambda emulation, the default) and `aws` (CloudFormation)."""
