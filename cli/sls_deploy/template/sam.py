@@ -1,0 +1,520 @@
+"""SAM template rendering: frozen specs of a project → a plain dict (the SAM template) → YAML text.
+
+Pure functions, no side effects: nothing here reads or writes files or talks to AWS. Intrinsic functions are
+plain `{"Ref": ...}` / `{"Fn::GetAtt": [...]}` dicts, so the YAML needs no custom tags and aws-sam-translator
+takes the dict as it is.
+
+What one template holds:
+- one runtime layer (`RuntimeLayer`) shared by every function, and one model layer per model;
+- per model: an `AWS::Serverless::Function` published behind the alias `live` with a function URL
+  (AWS_IAM unless the spec says public), its own log group with a retention period, and its own IAM role
+  whose only permission is writing to that log group.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from .. import __version__, limits
+from ..errors import TemplateError
+
+if TYPE_CHECKING:
+    from ..config import ProjectConfig
+
+ALIAS = "live"
+DEFAULT_HANDLER = "sls_inference.handler.lambda_handler"
+DEFAULT_CODE_URI = "functions/inference/"
+MODEL_DIR = "/opt/model"
+METRICS_NAMESPACE = "SlsDeploy"
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy / AWS::Logs::LogGroup).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+MAX_FUNCTION_NAME_CHARS = 64  # Lambda FunctionName: [A-Za-z0-9-_], 1–64 characters
+MAX_LAYER_NAME_CHARS = 140  # Lambda LayerName: [A-Za-z0-9-_], 1–140 characters
+# Keys Lambda sets itself and refuses in a function's environment.
+RESERVED_ENV_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+    }
+)
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# Names whose CamelCase form can be read back unambiguously: lowercase words joined by single hyphens,
+# each word starting with a letter ("digits", "digits-v2"). Other names get a hash suffix in their logical ID.
+_CANONICAL_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """A built zip (layer or code): where the template points at it, and its sha256.
+
+    `path_or_uri` is a path relative to the project folder (what `sam build/package` resolves) or an s3:// URI.
+    """
+
+    path_or_uri: str | PurePath
+    sha256: str
+
+    @property
+    def uri(self) -> str:
+        value = self.path_or_uri
+        return value.as_posix() if isinstance(value, PurePath) else str(value)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One model's endpoint: its model layer and its function's settings."""
+
+    name: str  # the model's name, e.g. "digits"
+    model_layer: LayerRef
+    memory: int
+    timeout: int
+    arch: str
+    runtime: str
+    public: bool = False  # True: the function URL takes unsigned requests (AuthType NONE)
+    environment: Mapping[str, str] = field(default_factory=dict)  # added to (and overriding) the defaults
+    reserved_concurrency: int | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ProjectConfig,
+        name: str,
+        model_layer: LayerRef,
+        environment: Mapping[str, str] | None = None,
+        reserved_concurrency: int | None = None,
+    ) -> FunctionSpec:
+        return cls(
+            name=name,
+            model_layer=model_layer,
+            memory=config.memory,
+            timeout=config.timeout,
+            arch=config.arch,
+            runtime=config.runtime,
+            public=config.public,
+            environment=dict(environment or {}),
+            reserved_concurrency=reserved_concurrency,
+        )
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """A project: the shared runtime layer and function code, and one FunctionSpec per model."""
+
+    project: str
+    runtime_layer: LayerRef
+    functions: tuple[FunctionSpec, ...]
+    log_retention_days: int = 14
+    code_uri: str | PurePath = DEFAULT_CODE_URI  # the sls_inference code: a folder or a zip
+    code_sha256: str = ""  # recorded in the template's Metadata when given
+    handler: str = DEFAULT_HANDLER
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ProjectConfig,
+        runtime_layer: LayerRef,
+        functions: tuple[FunctionSpec, ...],
+        code_uri: str | PurePath = DEFAULT_CODE_URI,
+        code_sha256: str = "",
+    ) -> TemplateSpec:
+        return cls(
+            project=config.project_name,
+            runtime_layer=runtime_layer,
+            functions=tuple(functions),
+            log_retention_days=config.log_retention_days,
+            code_uri=code_uri,
+            code_sha256=code_sha256,
+        )
+
+
+# --- names --------------------------------------------------------------------------------------------------
+
+
+def _short_hash(text: str, chars: int = 8) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
+
+
+def logical_base(name: str) -> str:
+    """The CamelCase stem of every logical ID derived from `name`: "digits-v2" → "DigitsV2".
+
+    A pure function of the name, so adding or removing other models never renames a resource (which would make
+    CloudFormation replace it). Names that are not lowercase-hyphenated get an 8-hex hash of the exact name
+    appended ("Digits_V2" → "DigitsV2" + hash), so names differing only in case or separators stay apart.
+    """
+    _check_name(name)
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
+    base = "".join(p[0].upper() + p[1:] for p in parts)
+    return base if _CANONICAL_NAME_RE.match(name) else base + _short_hash(name)
+
+
+def logical_ids(name: str) -> dict[str, str]:
+    """Logical IDs of the resources and outputs rendered for the model `name`."""
+    base = logical_base(name)
+    return {
+        "function": f"{base}Function",
+        "model_layer": f"{base}ModelLayer",
+        "log_group": f"{base}LogGroup",
+        "role": f"{base}Role",
+        # Generated by the SAM transform from the function's logical ID:
+        "alias": f"{base}FunctionAlias{ALIAS}",
+        "url": f"{base}FunctionUrl",
+        # Outputs:
+        "output_function_arn": f"{base}FunctionArn",
+        "output_alias_arn": f"{base}AliasArn",
+        "output_url": f"{base}Url",
+    }
+
+
+def _bounded_name(text: str, limit: int) -> str:
+    """`text` with every character outside [A-Za-z0-9-_] replaced by '-', cut to `limit` with a hash suffix."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "-", text)
+    if len(cleaned) <= limit:
+        return cleaned
+    return f"{cleaned[: limit - 9]}-{_short_hash(text)}"
+
+
+def function_name(project: str, name: str) -> str:
+    """The Lambda function's name: "<project>-<name>", sanitized and at most 64 characters."""
+    return _bounded_name(f"{project}-{name}", MAX_FUNCTION_NAME_CHARS)
+
+
+def log_group_name(project: str, name: str) -> str:
+    return f"/aws/lambda/{function_name(project, name)}"
+
+
+def _check_name(name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise TemplateError(
+            f"model name {name!r} cannot name Lambda resources",
+            "use letters, digits, '-' or '_', starting with a letter (e.g. digits-v2)",
+        )
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def render_template(spec: TemplateSpec) -> dict[str, Any]:
+    """The SAM template of `spec` as a plain dict (ordered: same spec → same dict → same YAML)."""
+    project = _check_spec(spec)
+    functions = sorted(spec.functions, key=lambda f: f.name)  # the caller's order must not reorder the YAML
+    runtime, arch = functions[0].runtime, functions[0].arch
+
+    resources: dict[str, Any] = {
+        "RuntimeLayer": {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "LayerName": _bounded_name(f"{project}-runtime", MAX_LAYER_NAME_CHARS),
+                "Description": f"sls-deploy runtime: onnxruntime, numpy, powertools "
+                f"(sha256 {spec.runtime_layer.sha256[:12]})",
+                "ContentUri": spec.runtime_layer.uri,
+                "CompatibleRuntimes": [runtime],
+                "CompatibleArchitectures": [arch],
+                # Retain: an old function version (a rollback target of the alias) keeps working either way,
+                # but re-pointing a function at the old layer version (redeploying the previous template) needs
+                # that layer version to still exist. Old versions are pruned explicitly, not by CloudFormation.
+                "RetentionPolicy": "Retain",
+            },
+        },
+    }
+    outputs: dict[str, Any] = {}
+    layer_shas = {"RuntimeLayer": spec.runtime_layer.sha256}
+    for function in functions:
+        ids = logical_ids(function.name)
+        resources.update(_function_resources(spec, project, function, ids))
+        outputs.update(_function_outputs(function, ids))
+        layer_shas[ids["model_layer"]] = function.model_layer.sha256
+    _check_unique_ids(resources, project, functions)
+
+    metadata: dict[str, Any] = {"version": __version__, "project": project}
+    if spec.code_sha256:
+        metadata["code_sha256"] = spec.code_sha256
+    metadata["layers_sha256"] = layer_shas
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": SAM_TRANSFORM,
+        "Description": f"sls-deploy project {project}: ONNX inference endpoints on AWS Lambda",
+        "Metadata": {"sls-deploy": metadata},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def function_environment(name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The handler's environment variables for model `name` (every target sets exactly these)."""
+    environment = {
+        "SLS_MODEL_DIR": MODEL_DIR,
+        "POWERTOOLS_SERVICE_NAME": name,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    }
+    environment.update(sorted((extra or {}).items()))
+    return environment
+
+
+def _function_resources(
+    spec: TemplateSpec, project: str, function: FunctionSpec, ids: dict[str, str]
+) -> dict[str, Any]:
+    name = function.name
+    fn_name = function_name(project, name)
+    environment = function_environment(name, function.environment)
+    properties: dict[str, Any] = {
+        "FunctionName": fn_name,
+        "Description": f"sls-deploy inference endpoint for model {name}",
+        "CodeUri": spec.code_uri.as_posix() if isinstance(spec.code_uri, PurePath) else spec.code_uri,
+        "Handler": spec.handler,
+        "Runtime": function.runtime,
+        "Architectures": [function.arch],
+        "MemorySize": function.memory,
+        "Timeout": function.timeout,
+        "Role": {"Fn::GetAtt": [ids["role"], "Arn"]},
+        "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": ids["model_layer"]}],  # mount order: model layer last
+        "AutoPublishAlias": ALIAS,
+        "Environment": {"Variables": environment},
+        # The explicit log group (with its retention) instead of the one Lambda would create on first write.
+        "LoggingConfig": {"LogGroup": {"Ref": ids["log_group"]}},
+        "FunctionUrlConfig": {"AuthType": "NONE" if function.public else "AWS_IAM"},
+        "Tags": {"sls-deploy:project": project, "sls-deploy:model": name},
+    }
+    if function.reserved_concurrency is not None:
+        properties["ReservedConcurrentExecutions"] = function.reserved_concurrency
+    return {
+        ids["model_layer"]: {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "LayerName": _bounded_name(f"{project}-{name}-model", MAX_LAYER_NAME_CHARS),
+                "Description": f"sls-deploy model {name} (sha256 {function.model_layer.sha256[:12]})",
+                "ContentUri": function.model_layer.uri,
+                # Data only (model.onnx + model.json): usable from every supported runtime and architecture.
+                "CompatibleRuntimes": list(limits.SUPPORTED_RUNTIMES),
+                "CompatibleArchitectures": list(limits.SUPPORTED_ARCHITECTURES),
+                "RetentionPolicy": "Retain",
+            },
+        },
+        ids["log_group"]: {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": f"/aws/lambda/{fn_name}",
+                "RetentionInDays": spec.log_retention_days,
+            },
+        },
+        ids["role"]: {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": f"Execution role of {fn_name}: writes its own log group, nothing else",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "write-own-log-group",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                    # The log group's Arn attribute ends in ":*": the group and its streams.
+                                    "Resource": {"Fn::GetAtt": [ids["log_group"], "Arn"]},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        ids["function"]: {"Type": "AWS::Serverless::Function", "Properties": properties},
+    }
+
+
+def _function_outputs(function: FunctionSpec, ids: dict[str, str]) -> dict[str, Any]:
+    logical = ids["function"]
+    return {
+        ids["output_function_arn"]: {
+            "Description": f"ARN of the function of model {function.name}",
+            "Value": {"Fn::GetAtt": [logical, "Arn"]},
+        },
+        ids["output_alias_arn"]: {
+            "Description": f"ARN of the alias {ALIAS} of model {function.name}",
+            "Value": {"Ref": f"{logical}.Alias"},
+        },
+        ids["output_url"]: {
+            "Description": f"Function URL of model {function.name} (alias {ALIAS})",
+            "Value": {"Fn::GetAtt": [ids["url"], "FunctionUrl"]},
+        },
+    }
+
+
+# --- checks -------------------------------------------------------------------------------------------------
+
+
+def _check_spec(spec: TemplateSpec) -> str:
+    """Raise TemplateError for a spec Lambda or CloudFormation would refuse; return the sanitized project name."""
+    project = re.sub(r"[^A-Za-z0-9_-]", "-", spec.project).strip("-_")
+    if not project:
+        raise TemplateError(
+            f"project name {spec.project!r} has no letters or digits",
+            'set project = "my-project" in sls-deploy.toml or pass --project',
+        )
+    if not spec.functions:
+        raise TemplateError("the template has no functions", "build at least one model before rendering")
+    if spec.log_retention_days not in LOG_RETENTION_DAYS:
+        raise TemplateError(
+            f"log retention of {spec.log_retention_days} days is not one CloudWatch Logs offers",
+            f"choose one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
+        )
+    first = spec.functions[0]
+    seen_names: set[str] = set()
+    for function in spec.functions:
+        _check_name(function.name)
+        if function.name in seen_names:
+            raise TemplateError(
+                f"model {function.name!r} appears twice in the template", "give each model its own --name"
+            )
+        seen_names.add(function.name)
+        if (function.arch, function.runtime) != (first.arch, first.runtime):
+            raise TemplateError(
+                f"model {function.name!r} wants {function.runtime}/{function.arch} but {first.name!r} wants "
+                f"{first.runtime}/{first.arch}; all functions share one runtime layer",
+                "use the same --arch and --runtime for every model of a project",
+            )
+        _check_function(function)
+    return project
+
+
+def _check_function(function: FunctionSpec) -> None:
+    where = f"model {function.name!r}"
+    if function.arch not in limits.SUPPORTED_ARCHITECTURES:
+        raise TemplateError(
+            f"{where}: unknown architecture {function.arch!r}",
+            f"use one of {', '.join(limits.SUPPORTED_ARCHITECTURES)}",
+        )
+    if function.runtime not in limits.SUPPORTED_RUNTIMES:
+        raise TemplateError(
+            f"{where}: runtime {function.runtime!r} is not supported",
+            f"use one of {', '.join(limits.SUPPORTED_RUNTIMES)}",
+        )
+    if not limits.MIN_MEMORY_MB <= function.memory <= limits.MAX_MEMORY_MB:
+        raise TemplateError(
+            f"{where}: memory {function.memory} MB is outside Lambda's range",
+            f"choose {limits.MIN_MEMORY_MB}–{limits.MAX_MEMORY_MB} MB",
+        )
+    if not 1 <= function.timeout <= limits.MAX_TIMEOUT_S:
+        raise TemplateError(
+            f"{where}: timeout {function.timeout} s is outside Lambda's range",
+            f"choose 1–{limits.MAX_TIMEOUT_S} seconds",
+        )
+    concurrency = function.reserved_concurrency
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 0
+    ):
+        raise TemplateError(
+            f"{where}: reserved concurrency {concurrency!r} is not a whole number ≥ 0",
+            "leave it unset for the account's shared pool, or give e.g. 10",
+        )
+    for key, value in function.environment.items():
+        if not _ENV_KEY_RE.match(key) or key in RESERVED_ENV_KEYS:
+            raise TemplateError(
+                f"{where}: environment variable {key!r} cannot be set on Lambda",
+                "use letters, digits and '_', starting with a letter, and none of Lambda's "
+                "reserved names (AWS_*, LAMBDA_*, _HANDLER)",
+            )
+        if not isinstance(value, str):
+            raise TemplateError(
+                f"{where}: environment variable {key} = {value!r} is not a string",
+                "give environment values as strings",
+            )
+
+
+def _check_unique_ids(resources: dict[str, Any], project: str, functions: list[FunctionSpec]) -> None:
+    """Guard: two models never share a logical ID or a function name (one would silently replace the other)."""
+    expected = 1 + 4 * len(functions)  # runtime layer + (model layer, log group, role, function) per model
+    names = {function_name(project, f.name) for f in functions}
+    if len(resources) != expected or len(names) != len(functions):
+        raise TemplateError(
+            f"models {', '.join(f.name for f in functions)} map to colliding resource names",
+            "rename one of the models",
+        )
+
+
+# --- artifacts and YAML -------------------------------------------------------------------------------------
+
+_URI_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+
+
+def rewrite_artifact_uris(template: Mapping[str, Any], uri_for: Callable[[str, str], str]) -> dict[str, Any]:
+    """A copy of `template` whose CodeUri/ContentUri values are `uri_for(logical_id, current_uri)`.
+
+    What packaging does before a deploy (local paths → s3:// URIs of the uploaded zips); the validator uses it
+    with placeholder URIs because the SAM translator refuses local paths.
+    """
+    packaged = copy.deepcopy(dict(template))
+    for logical_id, resource in packaged.get("Resources", {}).items():
+        key = _URI_PROPERTIES.get(resource.get("Type", ""))
+        properties = resource.get("Properties", {})
+        if key and isinstance(properties.get(key), str):
+            properties[key] = uri_for(logical_id, properties[key])
+    return packaged
+
+
+def to_yaml(template: Mapping[str, Any]) -> str:
+    """The template as YAML text, keys in the order rendered (PyYAML safe_dump, no custom tags)."""
+    body = yaml.safe_dump(
+        dict(template), sort_keys=False, default_flow_style=False, allow_unicode=True, width=120
+    )
+    return "# Rendered by sls-deploy; edits are overwritten on the next build.\n" + body
