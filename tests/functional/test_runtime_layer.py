@@ -1,0 +1,147 @@
+"""The real runtime layer: built with pip for Lambda's platform, within the size budget, and — extracted alone,
+with the model layer and the function code, in an isolated python3.X — it runs the digits model and
+powertools' Logger/Metrics. Builds are cached by recipe hash (tests/conftest.py: layer_cache_dir), so a run
+builds each layer once; a rebuilt layer takes ~10 s plus downloads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sls_deploy.interpreters import find_interpreter
+from sls_deploy.model import inspect_model
+from sls_deploy.package.function_code import build_function_code
+from sls_deploy.package.model_layer import build_model_layer
+from sls_deploy.package.runtime_layer import build_runtime_layer, elf_info, runtime_layer_sizes
+from sls_deploy.package.zips import extract_zip
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# "≤ 90 MB unzipped" read strictly: 90,000,000 bytes (90 MiB would allow 94.4 MB).
+RUNTIME_LAYER_BUDGET_BYTES = 90_000_000
+ELF_AARCH64 = 183
+
+# Runs inside the isolated interpreter: only the layer folders are importable, as on Lambda.
+CHECK_SCRIPT = r"""
+import json, sys
+opt, task, request_path = sys.argv[1:4]
+sys.path[:0] = [opt + "/python", task]
+import numpy as np
+import onnxruntime as ort
+from sls_inference.loader import load_model
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+model = load_model(opt + "/model", memory_mb=1769)
+with open(request_path, encoding="utf-8") as fh:
+    request = json.load(fh)["inputs"][0]
+rows = np.asarray(request["data"], dtype=np.float32).reshape(request["shape"])
+label = model.session.run(["label"], {"input": rows})[0]
+
+Logger(service="digits").info("predicted", extra={"label": int(label[0])})
+metrics = Metrics(namespace="SlsDeploy", service="digits")
+metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+metrics.flush_metrics()
+modules = {name: sys.modules[name].__file__ for name in ("numpy", "onnxruntime", "aws_lambda_powertools",
+                                                           "jmespath", "sls_inference")}
+print("RESULT " + json.dumps({"label": label.tolist(), "modules": modules, "ort": ort.__version__}))
+"""
+
+
+@pytest.fixture(scope="module")
+def digits_layer(tmp_path_factory) -> Path:
+    info = inspect_model(EXAMPLES / "digits.onnx")
+    out = tmp_path_factory.mktemp("digits-layer")
+    return build_model_layer(EXAMPLES / "digits.onnx", "digits", out, inputs=info.inputs, outputs=info.outputs,
+                             opset=info.opset, sha256=info.sha256).zip_path
+
+
+@pytest.fixture(scope="module")
+def function_code(tmp_path_factory) -> Path:
+    return build_function_code(tmp_path_factory.mktemp("code")).zip_path
+
+
+def _interpreter(version: str) -> Path:
+    found = find_interpreter(version)
+    if found is None:
+        pytest.skip(f"no python{version} interpreter on this machine (install it with pyenv to run this test)")
+    return found
+
+
+def _run_layers(interpreter: Path, runtime_zip: Path, model_zip: Path, code_zip: Path, root: Path):
+    opt, task = root / "opt", root / "task"
+    extract_zip(runtime_zip, opt)
+    extract_zip(model_zip, opt)
+    extract_zip(code_zip, task)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC"}
+    # -I: no PYTHON* variables, no user site, no script dir; -S: not even the interpreter's site-packages.
+    # -B: nothing is written next to the sources (Lambda's /opt is read-only).
+    proc = subprocess.run([str(interpreter), "-I", "-S", "-B", "-W", "error", "-c", CHECK_SCRIPT, str(opt),
+                           str(task), str(EXAMPLES / "digits-request.json")],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    result = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+    return result, lines, opt, task
+
+
+@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
+def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(python_version, layer_cache_dir, digits_layer,
+                                                                    function_code, tmp_path):
+    interpreter = _interpreter(python_version)
+    runtime = build_runtime_layer("x86_64", python_version, layer_cache_dir)
+    assert runtime.unzipped_bytes <= RUNTIME_LAYER_BUDGET_BYTES, runtime_layer_sizes(runtime).to_json()
+    with zipfile.ZipFile(runtime.zip_path) as zf:
+        names = zf.namelist()
+    assert names and all(name.startswith("python/") for name in names)
+    assert not any(name.startswith("python/onnxruntime/capi/libonnxruntime.so") for name in names)
+
+    result, lines, opt, task = _run_layers(interpreter, runtime.zip_path, digits_layer, function_code, tmp_path)
+
+    assert result["label"] == [7]
+    assert result["ort"] == "1.32.0"
+    for name in ("numpy", "onnxruntime", "aws_lambda_powertools", "jmespath"):
+        assert Path(result["modules"][name]).is_relative_to(opt / "python"), result["modules"]
+    assert Path(result["modules"]["sls_inference"]).is_relative_to(task)
+    emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
+    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlsDeploy" and emf[0]["Predictions"]
+    log = [json.loads(line) for line in lines if '"level":"INFO"' in line]
+    assert log and log[0]["message"] == "predicted" and log[0]["label"] == 7
+
+
+def test_the_second_build_comes_from_the_cache_with_the_same_hash(layer_cache_dir):
+    first = build_runtime_layer("x86_64", "3.12", layer_cache_dir)
+    started = time.perf_counter()
+    messages: list[str] = []
+    second = build_runtime_layer("x86_64", "3.12", layer_cache_dir, progress=messages.append)
+    assert time.perf_counter() - started < 1.0
+    assert second == first
+    assert any("cached" in message for message in messages)
+
+
+def test_the_sizes_record_shows_what_slimming_saved(layer_cache_dir):
+    sizes = runtime_layer_sizes(build_runtime_layer("x86_64", "3.12", layer_cache_dir))
+    assert sizes.packages["onnxruntime"] == "1.32.0" and sizes.packages["aws_lambda_powertools"] == "3.37.0"
+    assert sizes.naive_unzipped_bytes - sizes.unzipped_bytes == sum(r.unzipped_bytes for r in sizes.rules)
+    assert sizes.naive_zipped_bytes - sizes.zipped_bytes == sum(r.zipped_bytes for r in sizes.rules)
+    assert sizes.naive_unzipped_bytes > 1.4 * sizes.unzipped_bytes
+
+
+def test_the_arm64_layer_holds_aarch64_binaries_and_fits_the_budget(layer_cache_dir, tmp_path):
+    runtime = build_runtime_layer("arm64", "3.12", layer_cache_dir)
+    assert runtime.unzipped_bytes <= RUNTIME_LAYER_BUDGET_BYTES
+    with zipfile.ZipFile(runtime.zip_path) as zf:
+        shared = [name for name in zf.namelist() if ".so" in name.rsplit("/", 1)[-1]]
+        for name in shared:
+            (tmp_path / "so").write_bytes(zf.read(name))
+            info = elf_info(tmp_path / "so")
+            assert info is not None and info.machine == ELF_AARCH64, name
+    assert any("onnxruntime_pybind11_state" in name for name in shared)
+    assert any("_multiarray_umath.cpython-312-aarch64" in name for name in shared)

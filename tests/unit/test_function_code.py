@@ -1,0 +1,24 @@
+"""The function code zip: the sls_inference package's .py files only, under sls_inference/, deterministic."""
+
+from __future__ import annotations
+
+import zipfile
+
+from sls_deploy.package.function_code import build_function_code
+from sls_deploy.resources import function_package_dir
+
+
+def test_the_zip_holds_every_python_file_of_the_package_and_nothing_else(tmp_path):
+    artifact = build_function_code(tmp_path)
+    assert artifact.kind == "function-code" and artifact.zip_path == tmp_path / "function-code.zip"
+    with zipfile.ZipFile(artifact.zip_path) as zf:
+        names = zf.namelist()
+    package = function_package_dir()
+    expected = sorted("sls_inference/" + p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                      if "__pycache__" not in p.parts)
+    assert names == expected
+    assert {"sls_inference/__init__.py", "sls_inference/loader.py", "sls_inference/signature.py"} <= set(names)
+
+
+def test_building_twice_gives_the_same_bytes(tmp_path):
+    assert build_function_code(tmp_path / "a").sha256 == build_function_code(tmp_path / "b").sha256
