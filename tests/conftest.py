@@ -12,10 +12,10 @@ from sls_deploy.config import ProjectConfig
 
 @pytest.fixture(scope="session")
 def layer_cache_dir() -> Path:
-    """Where the slow tests build (and find) runtime layers: $SLS_DEPLOY_TEST_CACHE, else the user's
-    sls-deploy cache. Layers are keyed by recipe hash, so a CI run builds each one once and later tests
+    """Where the slow tests build (and find) runtime layers: $SLS_DEPLOY_CACHE_DIR (the setting the CLI reads
+    too; CI sets it per run), else the user's sls-deploy cache. Layers are keyed by recipe hash, so a CI run builds each one once and later tests
     (and later runs with a persisted cache) reuse it."""
-    configured = os.environ.get("SLS_DEPLOY_TEST_CACHE")
+    configured = os.environ.get("SLS_DEPLOY_CACHE_DIR")
     path = Path(configured).expanduser() if configured else ProjectConfig(project_dir=Path.cwd()).cache_path
     path.mkdir(parents=True, exist_ok=True)
     return path

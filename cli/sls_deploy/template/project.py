@@ -1,0 +1,78 @@
+"""The project's template.yaml: one function per model built in this project, rendered from build records.
+
+Each `build` leaves `<state>/build/<name>/function.json` (the model layer and the function's settings);
+the template covers every model recorded there, with the project's current architecture and runtime (they
+share one runtime layer). Side effects: writes function.json records and template.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..config import ProjectConfig
+from ..errors import TemplateError
+from ..package.artifacts import Artifact
+from .sam import DEFAULT_CODE_URI, FunctionSpec, LayerRef, TemplateSpec, render_template, to_yaml
+
+RECORD_NAME = "function.json"
+TEMPLATE_NAME = "template.yaml"
+
+
+def _relative(config: ProjectConfig, path: Path) -> str:
+    return Path(os.path.relpath(path, config.project_dir)).as_posix()
+
+
+def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path) -> None:
+    layer = spec.model_layer.uri
+    if not layer.startswith("s3://"):
+        layer = _relative(config, Path(layer).resolve())
+    data = {"name": spec.name, "model_layer": layer, "model_layer_sha256": spec.model_layer.sha256,
+            "memory": spec.memory, "timeout": spec.timeout, "public": spec.public,
+            "environment": dict(spec.environment), "reserved_concurrency": spec.reserved_concurrency}
+    record_dir.mkdir(parents=True, exist_ok=True)
+    tmp = record_dir / (RECORD_NAME + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(record_dir / RECORD_NAME)
+
+
+def recorded_functions(config: ProjectConfig, build_dir: Path) -> tuple[FunctionSpec, ...]:
+    specs = []
+    for record in sorted(build_dir.glob(f"*/{RECORD_NAME}")):
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            specs.append(FunctionSpec(
+                name=data["name"], model_layer=LayerRef(data["model_layer"], data["model_layer_sha256"]),
+                memory=int(data["memory"]), timeout=int(data["timeout"]), arch=config.arch,
+                runtime=config.runtime, public=bool(data["public"]), environment=data.get("environment") or {},
+                reserved_concurrency=data.get("reserved_concurrency")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TemplateError(f"build record {record} is unreadable: {exc}",
+                                f"delete {record.parent} and build that model again") from exc
+    return tuple(specs)
+
+
+def code_uri(config: ProjectConfig, code: Artifact) -> str:
+    """functions/inference/ where the project holds the function's source (this repository), else the zip."""
+    if (config.project_dir / DEFAULT_CODE_URI / "sls_inference" / "handler.py").is_file():
+        return DEFAULT_CODE_URI
+    return _relative(config, code.zip_path)
+
+
+def write_project_template(config: ProjectConfig, function: FunctionSpec, runtime_layer: Artifact,
+                           code: Artifact, build_dir: Path) -> Path:
+    """Record `function` (a just-built model) and rewrite template.yaml for every recorded model."""
+    record_function(config, function, build_dir / function.name)
+    functions = recorded_functions(config, build_dir)
+    spec = TemplateSpec.from_config(
+        config,
+        runtime_layer=LayerRef(_relative(config, runtime_layer.zip_path), runtime_layer.sha256),
+        functions=functions,
+        code_uri=code_uri(config, code),
+    )
+    path = config.project_dir / TEMPLATE_NAME
+    tmp = path.with_name(TEMPLATE_NAME + ".tmp")
+    tmp.write_text(to_yaml(render_template(spec)), encoding="utf-8")
+    tmp.replace(path)
+    return path
