@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 import pytest
 import yaml
+
 from sls_deploy.errors import TemplateError
 from sls_deploy.template import (
     FunctionSpec,
