@@ -1,5 +1,5 @@
 # Targets match the README. Everything installs into .venv.
-.PHONY: demo test test-quick bench lint
+.PHONY: demo test test-quick bench lint template
 
 demo:
 	bash scripts/demo.sh
@@ -15,3 +15,7 @@ bench:
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+# Regenerate the example deployment's template.yaml (tests/functional/test_example_template.py checks it).
+template:
+	.venv/bin/sls-deploy build examples/digits.onnx --name digits --sample examples/digits-samples.npz
