@@ -196,6 +196,8 @@ def invoke(ctx: click.Context, name: str, data: str | None, file: Path | None, q
            target: str | None, as_json: bool) -> None:
     """Invoke the deployed function NAME with a request and print its response and REPORT.
 
+    Exits with status 1 when the function fails or answers with an error (e.g. a 400 for a bad request).
+
     The request is the event as the handler receives it on a direct invocation: an Open Inference Protocol v2
     body ({"inputs": [{"name", "shape", "datatype", "data"}]}) or {"instances": [...]}.
 
@@ -213,7 +215,7 @@ def invoke(ctx: click.Context, name: str, data: str | None, file: Path | None, q
         out.print_json(out.invoke_json(result))
     else:
         out.print_invoke(result, show_logs=logs)
-    if result.function_error:
+    if result.function_error or out.error_status(result) is not None:
         ctx.exit(1)
 
 

@@ -91,6 +91,18 @@ def print_push(result: PushResult) -> None:
     stdout.print(f"  invoke with: sls-deploy invoke {deployment.name} --data '<request JSON>'")
 
 
+def error_status(result: InvokeResult) -> int | None:
+    """The HTTP-style status of an error answer ({"error": {"status": 400, ...}}), else None."""
+    try:
+        payload = json.loads(result.payload) if result.payload else None
+    except ValueError:
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        status = payload["error"].get("status")
+        return status if isinstance(status, int) else 500
+    return None
+
+
 def invoke_json(result: InvokeResult) -> dict[str, Any]:
     try:
         payload: Any = json.loads(result.payload) if result.payload else None
