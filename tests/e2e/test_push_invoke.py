@@ -96,3 +96,19 @@ def test_invoke_by_version_number_reaches_that_version(project):
     result = run("invoke", "digits", "--qualifier", "1", "--file", "digits-request.json", "--json")
     answer = json.loads(result.stdout)
     assert answer["version"] == "1" and answer["report"]["memory_size_mb"] == 1024
+
+
+def test_without_the_runtimes_python_the_host_python_runs_it_and_says_so(project, monkeypatch, tmp_path_factory):
+    import sys
+
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path_factory.mktemp("no-pyenv")))
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    pushed = push_json()
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert any("no python3.12 interpreter found" in w and host in w for w in pushed["warnings"])
+    assert pushed["runtime"] == f"python{host}"
+    assert pushed["local_python"] == sys.executable
+    result = run("invoke", "digits", "--file", "digits-request.json", "--json")
+    answer = json.loads(result.stdout)
+    assert result.exit_code == 0, result.output
+    assert next(o for o in answer["payload"]["outputs"] if o["name"] == "label")["data"] == [7]
