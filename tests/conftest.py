@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,17 @@ def layer_cache_dir() -> Path:
     path = Path(configured).expanduser() if configured else ProjectConfig(project_dir=Path.cwd()).cache_path
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def example_project(tmp_path, monkeypatch, layer_cache_dir) -> Path:
+    """An empty project folder (the current directory) holding copies of the example model, samples and
+    request, with the session's layer cache as the CLI's cache."""
+    for name in ("digits.onnx", "digits-samples.npz", "digits-request.json"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SLS_DEPLOY_CACHE_DIR", str(layer_cache_dir))
+    return tmp_path

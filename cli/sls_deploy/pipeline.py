@@ -6,10 +6,8 @@ folder and the cache, writes template.yaml, and (push only) deploys through a ta
 
 from __future__ import annotations
 
-import os
 import platform
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,6 +19,7 @@ import numpy as np
 from . import interpreters
 from .config import ProjectConfig
 from .errors import ConfigError, ModelError, SlsDeployError
+from .fsutil import link_or_copy
 from .model.onnx_model import ModelInfo, inspect_model, single_file_model
 from .model.samples import Samples, generate_samples, load_samples
 from .package.artifacts import Artifact
@@ -156,15 +155,8 @@ def _local_runtime(config: ProjectConfig) -> tuple[str, str, str, list[str]]:
 def _in_build_dir(artifact: Artifact, build_dir: Path) -> Artifact:
     """The cached runtime layer, linked into the project's build folder so the template can point at it."""
     dest = build_dir / artifact.zip_path.name
-    if not dest.exists() or dest.stat().st_size != artifact.zipped_bytes or not dest.samefile(artifact.zip_path):
-        build_dir.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(artifact.zip_path, tmp)
-        except OSError:  # another filesystem
-            shutil.copyfile(artifact.zip_path, tmp)
-        tmp.replace(dest)
+    if not (dest.exists() and dest.samefile(artifact.zip_path)):
+        link_or_copy(artifact.zip_path, dest)
     return replace(artifact, zip_path=dest)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, layer_cache_dir):
-    for name in ("digits.onnx", "digits-samples.npz", "digits-request.json"):
-        shutil.copy(EXAMPLES / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SLS_DEPLOY_CACHE_DIR", str(layer_cache_dir))
-    return tmp_path
+def project(example_project):
+    return example_project
 
 
 def run(*args: str):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import ProjectConfig
 from ..errors import TemplateError
+from ..fsutil import atomic_write_text
 from ..package.artifacts import Artifact
 from .sam import DEFAULT_CODE_URI, FunctionSpec, LayerRef, TemplateSpec, render_template, to_yaml
 
@@ -31,10 +32,7 @@ def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path)
     data = {"name": spec.name, "model_layer": layer, "model_layer_sha256": spec.model_layer.sha256,
             "memory": spec.memory, "timeout": spec.timeout, "public": spec.public,
             "environment": dict(spec.environment), "reserved_concurrency": spec.reserved_concurrency}
-    record_dir.mkdir(parents=True, exist_ok=True)
-    tmp = record_dir / (RECORD_NAME + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(record_dir / RECORD_NAME)
+    atomic_write_text(record_dir / RECORD_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def recorded_functions(config: ProjectConfig, build_dir: Path) -> tuple[FunctionSpec, ...]:
@@ -72,7 +70,5 @@ def write_project_template(config: ProjectConfig, function: FunctionSpec, runtim
         code_uri=code_uri(config, code),
     )
     path = config.project_dir / TEMPLATE_NAME
-    tmp = path.with_name(TEMPLATE_NAME + ".tmp")
-    tmp.write_text(to_yaml(render_template(spec)), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, to_yaml(render_template(spec)))
     return path

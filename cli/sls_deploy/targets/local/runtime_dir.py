@@ -11,7 +11,6 @@ into place under an fcntl lock, so concurrent builds do not collide).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -19,11 +18,11 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from ...errors import PackagingError, TargetError
+from ...fsutil import file_lock
 from ...interpreters import interpreter_version
 from ...package.pip import pip_install_for_interpreter
 
@@ -53,24 +52,13 @@ def is_built(path: Path) -> bool:
     return (path / MARKER).is_file()
 
 
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_runtime_dir(interpreter: Path, python_version: str, cache_root: Path,
                        progress: Progress = _quiet) -> Path:
     """The runtime dir for `interpreter` (a Python `python_version`), built on first use."""
     path = runtime_dir_path(cache_root, python_version)
     if is_built(path):
         return path
-    with _locked(path.with_name(path.name + ".lock")):
+    with file_lock(path.with_name(path.name + ".lock")):
         if is_built(path):  # built by a concurrent process while we waited
             return path
         actual = interpreter_version(interpreter)

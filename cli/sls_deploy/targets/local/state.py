@@ -15,7 +15,6 @@ concurrent pushes cannot mint the same version number. Side effects: only below 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -23,13 +22,13 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import TargetError
+from ...fsutil import atomic_write_text, file_lock
 from ...package.artifacts import Artifact
 from ...package.zips import extract_zip, sha256_of
 
@@ -76,10 +75,7 @@ def fingerprint(code_sha256: str, layer_sha256s: tuple[str, ...], handler: str, 
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _read_json(path: Path) -> Any:
@@ -191,16 +187,8 @@ class LocalState:
         data = _read_json(self.function_dir(name) / "latest.json")
         return None if data is None else int(data["version"])
 
-    @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        path = self.function_dir(name) / ".lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        return file_lock(self.function_dir(name) / ".lock")
 
     def publish(self, record: VersionRecord, alias: str = "live") -> tuple[VersionRecord, bool]:
         """Point `alias` at a version equal to `record` (its `version` is ignored), publishing one if needed.
