@@ -1,7 +1,8 @@
 """The real runtime layer: built with pip for Lambda's platform, within the size budget, and — extracted alone,
 with the model layer and the function code, in an isolated python3.X — it runs the digits model and
-powertools' Logger/Metrics. Builds are cached by recipe hash (tests/conftest.py: layer_cache_dir), so a run
-builds each layer once; a rebuilt layer takes ~10 s plus downloads."""
+powertools' Logger/Metrics, loading every layer module of that cold start from the bytecode the layer ships.
+Builds are cached by recipe hash (tests/conftest.py: layer_cache_dir), so a run builds each layer once; a
+rebuilt layer takes ~10 s plus downloads (the reproducibility test builds two more, uncached)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,15 @@ metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
 metrics.flush_metrics()
 modules = {name: sys.modules[name].__file__ for name in ("numpy", "onnxruntime", "aws_lambda_powertools",
                                                            "jmespath", "sls_inference")}
-print("RESULT " + json.dumps({"label": label.tolist(), "modules": modules, "ort": ort.__version__}))
+layer_files = sorted({m.__file__[len(opt) + 1:] for m in list(sys.modules.values())
+                      if (getattr(m, "__file__", None) or "").startswith(opt + "/python/")})
+print("RESULT " + json.dumps({"label": label.tolist(), "modules": modules, "ort": ort.__version__,
+                              "layer_files": layer_files, "cache_tag": sys.implementation.cache_tag}))
 """
+
+# Prints the interpreter's .pyc magic number and cache tag.
+MAGIC_SCRIPT = "import importlib.util, sys; print(importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag)"
+UNCHECKED_HASH_FLAGS = 0b01  # PEP 552: hash-based .pyc whose source is not checked
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +122,55 @@ def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(python_versio
     assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlsDeploy" and emf[0]["Predictions"]
     log = [json.loads(line) for line in lines if '"level":"INFO"' in line]
     assert log and log[0]["message"] == "predicted" and log[0]["label"] == 7
+    # Every layer module this cold start loaded came with bytecode for this interpreter.
+    tag = result["cache_tag"]
+    assert tag == f"cpython-{python_version.replace('.', '')}"
+    loaded = [name for name in result["layer_files"] if name.endswith(".py")]
+    assert len(loaded) > 100, loaded
+    shipped = set(names)
+    without = [name for name in loaded if _pyc_name(name, tag) not in shipped]
+    assert not without, without
+
+
+def _pyc_name(source: str, cache_tag: str) -> str:
+    folder, _, file = source.rpartition("/")
+    return f"{folder}/__pycache__/{file[:-len('.py')]}.{cache_tag}.pyc"
+
+
+@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
+def test_the_layer_ships_unchecked_hash_bytecode_for_its_version_which_the_interpreter_uses(python_version,
+                                                                                           layer_cache_dir, tmp_path):
+    interpreter = _interpreter(python_version)
+    runtime = build_runtime_layer("x86_64", python_version, layer_cache_dir)
+    bytecode = runtime_layer_sizes(runtime).bytecode
+    assert bytecode is not None and bytecode.compiled, bytecode
+    magic, tag = subprocess.run([str(interpreter), "-I", "-c", MAGIC_SCRIPT], capture_output=True, text=True,
+                                check=True).stdout.split()
+    with zipfile.ZipFile(runtime.zip_path) as zf:
+        pycs = {name: zf.read(name)[:8] for name in zf.namelist() if name.endswith(".pyc")}
+    for module in ("numpy/__init__.py", "numpy/_core/numeric.py", "onnxruntime/__init__.py",
+                   "onnxruntime/capi/onnxruntime_inference_collection.py", "aws_lambda_powertools/logging/logger.py"):
+        assert _pyc_name("python/" + module, tag) in pycs, module
+    assert all(f".{tag}.pyc" in name and "/__pycache__/" in name for name in pycs)
+    assert {header[:4].hex() for header in pycs.values()} == {magic}
+    assert {int.from_bytes(header[4:8], "little") for header in pycs.values()} == {UNCHECKED_HASH_FLAGS}
+    assert len(pycs) == bytecode.files and bytecode.cache_tag == tag
+    # Unchecked: the interpreter runs the bytecode without reading the source (Lambda's /opt never changes).
+    extract_zip(runtime.zip_path, tmp_path)
+    (tmp_path / "python" / "numpy" / "__init__.py").write_text("raise ImportError('the source was read')\n")
+    script = f"import sys; sys.path.insert(0, {str(tmp_path / 'python')!r}); import numpy; print(numpy.__version__)"
+    proc = subprocess.run([str(interpreter), "-I", "-S", "-B", "-c", script], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "2.4.6", proc.stderr[-2000:]
+
+
+def test_building_the_layer_again_from_scratch_gives_the_same_bytes(tmp_path):
+    _interpreter("3.12")  # without it there is no bytecode, whose reproducibility this test is about
+    first = build_runtime_layer("x86_64", "3.12", tmp_path / "one")
+    second = build_runtime_layer("x86_64", "3.12", tmp_path / "two")
+    assert runtime_layer_sizes(first).bytecode.compiled
+    assert first.zip_path != second.zip_path
+    assert (first.sha256, first.zipped_bytes) == (second.sha256, second.zipped_bytes)
 
 
 def test_the_second_build_comes_from_the_cache_with_the_same_hash(layer_cache_dir):
@@ -129,14 +186,21 @@ def test_the_second_build_comes_from_the_cache_with_the_same_hash(layer_cache_di
 def test_the_sizes_record_shows_what_slimming_saved(layer_cache_dir):
     sizes = runtime_layer_sizes(build_runtime_layer("x86_64", "3.12", layer_cache_dir))
     assert sizes.packages["onnxruntime"] == "1.32.0" and sizes.packages["aws_lambda_powertools"] == "3.37.0"
-    assert sizes.naive_unzipped_bytes - sizes.unzipped_bytes == sum(r.unzipped_bytes for r in sizes.rules)
-    assert sizes.naive_zipped_bytes - sizes.zipped_bytes == sum(r.zipped_bytes for r in sizes.rules)
+    bytecode = sizes.bytecode
+    assert bytecode is not None
+    assert (sizes.naive_unzipped_bytes - sizes.unzipped_bytes + bytecode.unzipped_bytes
+            == sum(r.unzipped_bytes for r in sizes.rules))
+    assert (sizes.naive_zipped_bytes - sizes.zipped_bytes + bytecode.zipped_bytes
+            == sum(r.zipped_bytes for r in sizes.rules))
     assert sizes.naive_unzipped_bytes > 1.4 * sizes.unzipped_bytes
 
 
 def test_the_arm64_layer_holds_aarch64_binaries_and_fits_the_budget(layer_cache_dir, tmp_path):
     runtime = build_runtime_layer("arm64", "3.12", layer_cache_dir)
     assert runtime.unzipped_bytes <= RUNTIME_LAYER_BUDGET_BYTES
+    if find_interpreter("3.12") is not None:  # the cold-start modules are found on this machine's arch
+        with zipfile.ZipFile(runtime.zip_path) as zf:
+            assert "python/numpy/__pycache__/__init__.cpython-312.pyc" in zf.namelist()
     with zipfile.ZipFile(runtime.zip_path) as zf:
         shared = [name for name in zf.namelist() if ".so" in name.rsplit("/", 1)[-1]]
         for name in shared:

@@ -11,11 +11,11 @@ from sls_deploy.package.zips import (
     FIXED_DATE_TIME,
     extract_zip,
     iter_files,
-    sha256_of,
     unzipped_size,
     write_deterministic_zip,
     zip_directory,
 )
+from sls_inference.integrity import sha256_file
 
 
 def _tree(root: Path) -> Path:
@@ -39,7 +39,7 @@ def test_the_same_tree_zips_to_the_same_sha256_even_with_other_timestamps_and_fo
         os.utime(path, (1_700_000_000, 1_700_000_000))
     zip_directory(first, tmp_path / "one.zip", prefix="python/")
     zip_directory(second, tmp_path / "two.zip", prefix="python/")
-    assert sha256_of(tmp_path / "one.zip") == sha256_of(tmp_path / "two.zip")
+    assert sha256_file(tmp_path / "one.zip") == sha256_file(tmp_path / "two.zip")
 
 
 def test_entries_are_sorted_by_name_whatever_order_they_are_given_in(tmp_path):
@@ -50,7 +50,7 @@ def test_entries_are_sorted_by_name_whatever_order_they_are_given_in(tmp_path):
     write_deterministic_zip(list(reversed(pairs)), tmp_path / "reversed.zip")
     with zipfile.ZipFile(tmp_path / "forward.zip") as zf:
         assert zf.namelist() == ["a.txt", "m/__init__.py", "z/b.py"]
-    assert sha256_of(tmp_path / "forward.zip") == sha256_of(tmp_path / "reversed.zip")
+    assert sha256_file(tmp_path / "forward.zip") == sha256_file(tmp_path / "reversed.zip")
 
 
 def test_timestamps_are_fixed_and_modes_are_0644_or_0755_for_executables(tmp_path):
@@ -70,6 +70,17 @@ def test_bytecode_and_caches_are_left_out(tmp_path):
     assert names == ["pkg/__init__.py", "pkg/a.txt", "pkg/tool.sh", "pkg/sub/b.py"]
 
 
+def test_a_layer_that_ships_bytecode_can_keep_pycache_while_the_default_still_drops_it(tmp_path):
+    root = _tree(tmp_path / "src")
+    (root / ".DS_Store").write_text("finder")
+    zip_directory(root, tmp_path / "plain.zip")
+    zip_directory(root, tmp_path / "with-bytecode.zip", include_bytecode=True)
+    with zipfile.ZipFile(tmp_path / "plain.zip") as plain, zipfile.ZipFile(tmp_path / "with-bytecode.zip") as full:
+        extra = sorted(set(full.namelist()) - set(plain.namelist()))
+        assert set(plain.namelist()) <= set(full.namelist())
+    assert extra == ["pkg/__pycache__/__init__.cpython-312.pyc", "pkg/stray.pyc"]
+
+
 def test_extraction_restores_the_executable_bit_and_sizes_add_up(tmp_path):
     root = _tree(tmp_path / "src")
     zip_directory(root, tmp_path / "out.zip", prefix="python/")
@@ -84,7 +95,7 @@ def test_rewriting_a_zip_replaces_it_without_leaving_a_temporary_file(tmp_path):
     root = _tree(tmp_path / "src")
     zip_directory(root, tmp_path / "out.zip")
     (root / "pkg" / "a.txt").write_text("changed\n")
-    before = sha256_of(tmp_path / "out.zip")
+    before = sha256_file(tmp_path / "out.zip")
     zip_directory(root, tmp_path / "out.zip")
-    assert sha256_of(tmp_path / "out.zip") != before
+    assert sha256_file(tmp_path / "out.zip") != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zip", "src"]

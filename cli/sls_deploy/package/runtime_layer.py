@@ -1,10 +1,18 @@
 """The runtime layer: onnxruntime + numpy + aws-lambda-powertools for one architecture and Python version,
 slimmed and zipped under `python/` (→ /opt/python on Lambda), built Docker-free and cached by recipe hash.
 
-Recipe: layers/runtime/requirements.txt (pinned) + slim.toml (what to delete, and why). The recipe hash is
-the sha256 of both files, the architecture, the Python version and BUILDER_VERSION; a layer is built once per
-hash into `<cache_dir>/layers/runtime-<arch>-py<ver>-<hash12>/` (runtime-layer.zip + sizes.json) and reused
-from there. Side effects: runs pip (network or pip's cache), writes into cache_dir.
+Recipe: layers/runtime/requirements.txt (pinned) + slim.toml (what to delete, and why) + coldstart.py (the
+cold-start path whose modules get bytecode). The recipe hash is the sha256 of these files, the architecture,
+the Python version and BUILDER_VERSION; a layer is built once per hash into
+`<cache_dir>/layers/runtime-<arch>-py<ver>-<hash12>/` (runtime-layer.zip + sizes.json) and reused from there.
+
+Bytecode: Lambda's /opt is read-only, so a layer without .pyc recompiles every module it imports on every cold
+start. After slimming, the builder runs coldstart.py with an interpreter of the target version to list the
+layer modules a cold start loads, and compiles those (unchecked-hash .pyc: no timestamps, so reproducible)
+in a fresh interpreter. Without such an interpreter (or where the layer's binaries cannot be imported) the
+layer is built without bytecode and sizes.json says why.
+
+Side effects: runs pip (network or pip's cache) and the target interpreter, writes into cache_dir.
 """
 
 from __future__ import annotations
@@ -12,9 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -24,16 +35,19 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from ..errors import PackagingError
+from ..interpreters import find_interpreter
 from ..resources import runtime_recipe_dir
 from .artifacts import Artifact
 from .pip import manylinux_platforms, pip_install_for_platform
 from .zips import iter_files, write_deterministic_zip, zip_directory
 
 # Bump when the build steps here or pip.py's platform tags change what ends up in the zip (it is part of
-# the recipe hash, so cached layers built the old way are not reused).
-BUILDER_VERSION = "1"
+# the recipe hash, so cached layers built the old way are not reused). 2: cold-start modules get bytecode.
+BUILDER_VERSION = "2"
 REQUIREMENTS_NAME = "requirements.txt"
 SLIM_RULES_NAME = "slim.toml"
+COLDSTART_PROBE_NAME = "coldstart.py"
+RECIPE_FILES = (REQUIREMENTS_NAME, SLIM_RULES_NAME, COLDSTART_PROBE_NAME)
 LAYER_ZIP_NAME = "runtime-layer.zip"
 SIZES_NAME = "sizes.json"
 ZIP_PREFIX = "python/"
@@ -243,6 +257,175 @@ def check_shared_objects(root: Path, arch: str, removed_libraries: Iterable[str]
     return checked
 
 
+# --- Bytecode for the cold-start path -------------------------------------------------------------------
+
+LAMBDA_LAYER_PYTHON_DIR = "/opt/python"  # the file names compiled into the bytecode (tracebacks use the real one)
+PROBE_TIMEOUT_S = 180
+COMPILE_TIMEOUT_S = 600
+_OUTPUT_TAIL_LINES = 12
+# The probe sees what a Lambda function sees (powertools reads some of these at import or first use).
+_PROBE_ENVIRONMENT = {"LANG": "C.UTF-8", "TZ": ":UTC", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+                      "AWS_LAMBDA_FUNCTION_NAME": "coldstart", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+                      "POWERTOOLS_SERVICE_NAME": "coldstart", "POWERTOOLS_METRICS_NAMESPACE": "SlsDeploy"}
+_HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+# Runs in a fresh target interpreter: same start state and PYTHONHASHSEED every build, because marshal marks
+# objects (FLAG_REF) by their reference count, which depends on what the process did before (measured on
+# 3.12: compiling after other imports changed 9 of 495 .pyc files by one byte; two fresh runs never differ).
+# Files are compiled in sorted order; the embedded file name is the Lambda path, not the build folder's.
+_COMPILE_SCRIPT = r"""
+import importlib.util, json, os, platform, py_compile, sys
+site, prefix = sys.argv[1:3]
+for rel in sorted(json.load(sys.stdin)):
+    source = os.path.join(site, rel)
+    py_compile.compile(source, cfile=importlib.util.cache_from_source(source, optimization=""),
+                       dfile=prefix + "/" + rel, doraise=True, optimize=0,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+print(json.dumps({"version": platform.python_version(), "cache_tag": sys.implementation.cache_tag}))
+"""
+
+
+@dataclass(frozen=True)
+class BytecodeReport:
+    """The bytecode a runtime layer ships (sizes.json "bytecode").
+
+    status: "compiled", or why not: "no-interpreter" (no python of the target version here: retried once one
+    is installed), "not-importable" (this machine cannot load the layer's Linux binaries), "probe-failed".
+    """
+
+    status: str
+    reason: str  # one line for people; "" when compiled
+    interpreter: str = ""  # full version of the interpreter that compiled it, e.g. "3.12.1"
+    cache_tag: str = ""  # e.g. "cpython-312": the .pyc files are __pycache__/<module>.<cache_tag>.pyc
+    files: int = 0
+    unzipped_bytes: int = 0
+    zipped_bytes: int = 0
+
+    @property
+    def compiled(self) -> bool:
+        return self.status == "compiled"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason, "interpreter": self.interpreter,
+                "cache_tag": self.cache_tag, "files": self.files, "unzipped_bytes": self.unzipped_bytes,
+                "zipped_bytes": self.zipped_bytes, "invalidation_mode": "unchecked-hash"}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BytecodeReport:
+        return cls(status=str(data["status"]), reason=str(data.get("reason", "")),
+                   interpreter=str(data.get("interpreter", "")), cache_tag=str(data.get("cache_tag", "")),
+                   files=int(data.get("files", 0)), unzipped_bytes=int(data.get("unzipped_bytes", 0)),
+                   zipped_bytes=int(data.get("zipped_bytes", 0)))
+
+
+def host_layer_arch() -> str | None:
+    """The layer architecture whose binaries this machine can import: its own on Linux, None elsewhere
+    (the layer holds manylinux shared objects)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return _HOST_ARCH.get(platform.machine().lower())
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-_OUTPUT_TAIL_LINES:])
+
+
+def probe_cold_start_modules(interpreter: Path, site: Path, probe: Path) -> tuple[str, ...]:
+    """The `.py` files (relative to `site`) of the layer modules a cold start loads: runs `probe`
+    (layers/runtime/coldstart.py) isolated with `interpreter` and only `site` importable.
+
+    Raises PackagingError (with the probe's last output lines) when it fails.
+    """
+    with tempfile.TemporaryDirectory(prefix="sls-coldstart-") as scratch:
+        output = Path(scratch) / "modules.json"
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_PROBE_ENVIRONMENT}
+        try:
+            proc = subprocess.run([str(interpreter), "-I", "-S", "-B", str(probe), str(site), str(output)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                  cwd=scratch, timeout=PROBE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise PackagingError(f"the cold-start probe could not run with {interpreter}: {exc}",
+                                 "check that the interpreter starts") from exc
+        if proc.returncode != 0 or not output.is_file():
+            raise PackagingError(f"the cold-start probe failed with {interpreter} "
+                                 f"(exit status {proc.returncode}):\n{_tail(proc.stdout)}",
+                                 f"run `{interpreter} -I -S {probe} <layer>/python out.json` to see why")
+        modules = json.loads(output.read_text(encoding="utf-8"))
+    return tuple(sorted(str(rel) for rel in modules))
+
+
+def compile_bytecode(interpreter: Path, site: Path, modules: Iterable[str]) -> tuple[str, str]:
+    """Compile `modules` (.py paths relative to `site`) into their `__pycache__/*.pyc`, unchecked-hash, in a
+    fresh `interpreter` (which must be the layer's Python version: .pyc magic numbers differ per version).
+
+    Returns (interpreter version, cache tag). Raises PackagingError when compiling fails.
+    """
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
+    with tempfile.TemporaryDirectory(prefix="sls-compile-") as scratch:
+        try:
+            # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is explicit instead.
+            proc = subprocess.run([str(interpreter), "-s", "-S", "-B", "-c", _COMPILE_SCRIPT, str(site),
+                                   LAMBDA_LAYER_PYTHON_DIR], input=json.dumps(sorted(modules)),
+                                  capture_output=True, text=True, env=env, cwd=scratch,
+                                  timeout=COMPILE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise PackagingError(f"compiling the runtime layer's bytecode with {interpreter} failed: {exc}",
+                                 "check that the interpreter starts") from exc
+    if proc.returncode != 0:
+        raise PackagingError(f"compiling the runtime layer's bytecode with {interpreter} failed:\n"
+                             f"{_tail(proc.stderr)}", "the message above names the file that does not compile")
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return str(info["version"]), str(info["cache_tag"])
+
+
+def _skipped(status: str, reason: str, say: Progress) -> BytecodeReport:
+    say(f"runtime layer: no bytecode ({reason}); cold starts will compile the layer's modules each time")
+    return BytecodeReport(status=status, reason=reason)
+
+
+def add_cold_start_bytecode(site: Path, arch: str, python_version: str, recipe: Path, rules: Iterable[SlimRule],
+                            say: Progress, *, python: str = "") -> BytecodeReport:
+    """Compile bytecode for the layer modules the cold-start probe loads, into `site`.
+
+    The probe imports the layer, so it runs on the layer itself when this machine can load its binaries, and
+    on a scratch install of the same recipe for this machine's architecture otherwise (the pure-Python files
+    are the same in both wheels); the file list is then applied to `site`. `python` overrides the
+    interpreter (find_interpreter rules). Where that is impossible, nothing is compiled and the report says
+    why.
+    """
+    interpreter = find_interpreter(python_version, python)
+    if interpreter is None:
+        return _skipped("no-interpreter", f"no python{python_version} interpreter on this machine to compile "
+                        f"with; install one (e.g. `pyenv install {python_version}`) and build again", say)
+    host = host_layer_arch()
+    if host is None:
+        return _skipped("not-importable", f"this machine ({sys.platform}/{platform.machine()}) cannot import "
+                        "the layer's manylinux binaries to find the cold-start modules", say)
+    probe = recipe / COLDSTART_PROBE_NAME
+    try:
+        if host == arch:
+            modules = probe_cold_start_modules(interpreter, site, probe)
+        else:
+            say(f"runtime layer: installing the {host} packages to find the cold-start modules")
+            with tempfile.TemporaryDirectory(prefix=".probe-", dir=site.parent) as scratch:
+                host_site = Path(scratch) / "python"
+                pip_install_for_platform(recipe / REQUIREMENTS_NAME, host_site, arch=host,
+                                         python_version=python_version)
+                apply_slim_rules(host_site, rules, measure_zipped=False)
+                modules = probe_cold_start_modules(interpreter, host_site, probe)
+    except PackagingError as exc:
+        return _skipped("probe-failed", f"the cold-start probe failed: {exc.message.splitlines()[-1]}", say)
+    present = [rel for rel in modules if (site / rel).is_file()]
+    say(f"runtime layer: compiling {len(present)} cold-start modules with {interpreter}")
+    version, cache_tag = compile_bytecode(interpreter, site, present)
+    compiled = sorted(site.rglob(f"__pycache__/*.{cache_tag}.pyc"))
+    with tempfile.TemporaryDirectory(prefix=".pyc-", dir=site.parent) as scratch:
+        zipped = _zipped_bytes(compiled, site, Path(scratch))
+    return BytecodeReport(status="compiled", reason="", interpreter=version, cache_tag=cache_tag,
+                          files=len(compiled), unzipped_bytes=sum(p.stat().st_size for p in compiled),
+                          zipped_bytes=zipped)
+
+
 # --- Recipe, cache and build ---------------------------------------------------------------------------
 
 def _check_target(arch: str, python_version: str) -> None:
@@ -255,10 +438,11 @@ def _check_target(arch: str, python_version: str) -> None:
 
 
 def recipe_hash(arch: str, python_version: str, recipe_dir: Path | None = None) -> str:
-    """sha256 over the requirements, the slim rules, arch, Python version and BUILDER_VERSION."""
+    """sha256 over the recipe files (requirements, slim rules, cold-start probe), arch, Python version and
+    BUILDER_VERSION."""
     recipe = recipe_dir or runtime_recipe_dir()
     digest = hashlib.sha256()
-    for name in (REQUIREMENTS_NAME, SLIM_RULES_NAME):
+    for name in RECIPE_FILES:
         content = (recipe / name).read_bytes()
         digest.update(f"{name}\0{len(content)}\0".encode())
         digest.update(content)
@@ -287,11 +471,12 @@ class RuntimeLayerSizes:
     sha256: str
     naive_unzipped_bytes: int  # as pip installed it
     naive_zipped_bytes: int  # what zipping that would have given
-    unzipped_bytes: int  # after slimming
+    unzipped_bytes: int  # after slimming, bytecode included (= naive - rules + bytecode)
     zipped_bytes: int
     rules: tuple[RuleSaving, ...]
     packages: dict[str, str]  # distribution name → version, as installed
-    build_seconds: dict[str, float]  # pip, slim, zip, total
+    build_seconds: dict[str, float]  # pip, slim, bytecode, zip, total
+    bytecode: BytecodeReport | None = None  # None: recorded by a builder before version 2
 
     def to_json(self) -> dict[str, Any]:
         return {"arch": self.arch, "python_version": self.python_version, "recipe_hash": self.recipe_hash,
@@ -299,6 +484,7 @@ class RuntimeLayerSizes:
                 "naive_zipped_bytes": self.naive_zipped_bytes, "unzipped_bytes": self.unzipped_bytes,
                 "zipped_bytes": self.zipped_bytes, "rules": [r.to_json() for r in self.rules],
                 "packages": dict(self.packages), "build_seconds": dict(self.build_seconds),
+                "bytecode": self.bytecode.to_json() if self.bytecode else None,
                 "builder_version": BUILDER_VERSION}
 
     @classmethod
@@ -308,7 +494,8 @@ class RuntimeLayerSizes:
                    naive_zipped_bytes=int(data["naive_zipped_bytes"]),
                    unzipped_bytes=int(data["unzipped_bytes"]), zipped_bytes=int(data["zipped_bytes"]),
                    rules=tuple(RuleSaving(**r) for r in data.get("rules", [])),
-                   packages=dict(data.get("packages", {})), build_seconds=dict(data.get("build_seconds", {})))
+                   packages=dict(data.get("packages", {})), build_seconds=dict(data.get("build_seconds", {})),
+                   bytecode=BytecodeReport.from_json(data["bytecode"]) if data.get("bytecode") else None)
 
 
 def runtime_layer_sizes(artifact: Artifact) -> RuntimeLayerSizes:
@@ -347,12 +534,25 @@ def _installed_packages(root: Path) -> dict[str, str]:
     return packages
 
 
-def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progress: Progress | None = None,
-                        *, recipe_dir: Path | None = None) -> Artifact:
-    """The runtime layer for `arch` ("x86_64"/"arm64") and `python_version` ("3.12"): from the cache if this
-    recipe was built before, else pip install → slim → check the shared objects → deterministic zip.
+def _missed_interpreter(layer_dir: Path, python_version: str, python: str) -> bool:
+    """True if the cached layer was built without bytecode for want of an interpreter that exists now."""
+    try:
+        bytecode = json.loads((layer_dir / SIZES_NAME).read_text(encoding="utf-8")).get("bytecode") or {}
+    except (OSError, ValueError):
+        return False
+    return bytecode.get("status") == "no-interpreter" and find_interpreter(python_version, python) is not None
 
-    `progress` receives one-line status messages. Raises PackagingError when pip or a check fails.
+
+def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progress: Progress | None = None,
+                        *, recipe_dir: Path | None = None, python: str = "") -> Artifact:
+    """The runtime layer for `arch` ("x86_64"/"arm64") and `python_version` ("3.12"): from the cache if this
+    recipe was built before, else pip install → slim → check the shared objects → bytecode for the cold-start
+    modules → deterministic zip.
+
+    `python` overrides the interpreter that compiles the bytecode (a path or command of `python_version`;
+    default: find_interpreter's search). `progress` receives one-line status messages. Raises PackagingError
+    when pip or a check fails. A layer cached without bytecode because no interpreter was found is rebuilt
+    once one is.
     """
     say = progress or (lambda _message: None)
     _check_target(arch, python_version)
@@ -360,6 +560,11 @@ def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progres
     digest = recipe_hash(arch, python_version, recipe)
     layer_dir = runtime_layer_dir(cache_dir, arch, python_version, recipe)
     cached = _cached(layer_dir, arch, python_version)
+    if cached is not None and _missed_interpreter(layer_dir, python_version, python):
+        say(f"runtime layer {arch}/python{python_version}: rebuilding the cached layer with bytecode "
+            f"(a python{python_version} interpreter is available now)")
+        shutil.rmtree(layer_dir, ignore_errors=True)
+        cached = None
     if cached is not None:
         say(f"runtime layer {arch}/python{python_version}: cached ({layer_dir})")
         return cached
@@ -378,20 +583,25 @@ def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progres
         slim = apply_slim_rules(site, rules)
         check_shared_objects(site, arch, slim.removed_libraries)
         slim_done = time.perf_counter()
+        bytecode = add_cold_start_bytecode(site, arch, python_version, recipe, rules, say, python=python)
+        bytecode_done = time.perf_counter()
         staging = work / "out"
         zip_path = staging / LAYER_ZIP_NAME
         say("runtime layer: zipping")
-        zip_directory(site, zip_path, prefix=ZIP_PREFIX)
+        zip_directory(site, zip_path, prefix=ZIP_PREFIX, include_bytecode=True)
         artifact = Artifact.from_zip(KIND, layer_name(arch, python_version), zip_path)
         done = time.perf_counter()
         sizes = RuntimeLayerSizes(
             arch=arch, python_version=python_version, recipe_hash=digest, sha256=artifact.sha256,
             naive_unzipped_bytes=naive_unzipped,
-            naive_zipped_bytes=artifact.zipped_bytes + sum(s.zipped_bytes for s in slim.savings),
+            naive_zipped_bytes=(artifact.zipped_bytes - bytecode.zipped_bytes
+                                + sum(s.zipped_bytes for s in slim.savings)),
             unzipped_bytes=artifact.unzipped_bytes, zipped_bytes=artifact.zipped_bytes,
             rules=slim.savings, packages=packages,
             build_seconds={"pip": round(pip_done - started, 2), "slim": round(slim_done - pip_done, 2),
-                           "zip": round(done - slim_done, 2), "total": round(done - started, 2)},
+                           "bytecode": round(bytecode_done - slim_done, 2),
+                           "zip": round(done - bytecode_done, 2), "total": round(done - started, 2)},
+            bytecode=bytecode,
         )
         (staging / SIZES_NAME).write_text(json.dumps(sizes.to_json(), indent=2, sort_keys=True) + "\n",
                                           encoding="utf-8")
@@ -406,8 +616,10 @@ def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progres
         if result is None:
             raise PackagingError(f"the runtime layer in {layer_dir} could not be read back",
                                  "check free disk space and permissions of the cache folder")
+        with_bytecode = (f", bytecode {bytecode.unzipped_bytes / 1e6:.1f} MB included" if bytecode.compiled
+                         else ", without bytecode")
         say(f"runtime layer: {result.unzipped_bytes / 1e6:.1f} MB unzipped "
-            f"(pip gave {naive_unzipped / 1e6:.1f} MB), {result.zipped_bytes / 1e6:.1f} MB zipped")
+            f"(pip gave {naive_unzipped / 1e6:.1f} MB{with_bytecode}), {result.zipped_bytes / 1e6:.1f} MB zipped")
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

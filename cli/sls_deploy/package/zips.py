@@ -5,7 +5,6 @@ Side effects: writes the zip file it is asked to write (atomically, through a te
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import zipfile
@@ -17,12 +16,15 @@ SKIP_NAMES = frozenset({"__pycache__", ".DS_Store"})
 SKIP_SUFFIXES = (".pyc", ".pyo")
 
 
-def iter_files(root: Path) -> Iterable[Path]:
-    """Files below `root` in sorted order, without caches and compiled bytecode."""
+def iter_files(root: Path, include_bytecode: bool = False) -> Iterable[Path]:
+    """Files below `root` in sorted order, without caches and compiled bytecode; with `include_bytecode`,
+    `__pycache__` folders and `.pyc` files are kept (for a layer that ships bytecode it compiled itself)."""
+    skip_dirs = SKIP_NAMES - {"__pycache__"} if include_bytecode else SKIP_NAMES
+    skip_suffixes = () if include_bytecode else SKIP_SUFFIXES
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_NAMES)
+        dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs)
         for name in sorted(filenames):
-            if name in SKIP_NAMES or name.endswith(SKIP_SUFFIXES):
+            if name in SKIP_NAMES or name.endswith(skip_suffixes):
                 continue
             yield Path(dirpath) / name
 
@@ -45,17 +47,11 @@ def write_deterministic_zip(sources: Iterable[tuple[Path, str]], zip_path: Path,
     tmp.replace(zip_path)
 
 
-def zip_directory(root: Path, zip_path: Path, prefix: str = "") -> None:
-    """Zip everything below `root`, each entry named `prefix` + its path relative to `root`."""
-    write_deterministic_zip(((p, prefix + p.relative_to(root).as_posix()) for p in iter_files(root)), zip_path)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def zip_directory(root: Path, zip_path: Path, prefix: str = "", include_bytecode: bool = False) -> None:
+    """Zip everything below `root` (as iter_files lists it), each entry named `prefix` + its path relative
+    to `root`."""
+    files = iter_files(root, include_bytecode=include_bytecode)
+    write_deterministic_zip(((p, prefix + p.relative_to(root).as_posix()) for p in files), zip_path)
 
 
 def unzipped_size(zip_path: Path) -> int:
