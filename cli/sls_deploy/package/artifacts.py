@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .zips import sha256_of, unzipped_size
+from sls_inference.integrity import sha256_file
+
+from .zips import unzipped_size
 
 ArtifactKind = Literal["runtime-layer", "model-layer", "function-code"]
 
@@ -22,7 +24,7 @@ class Artifact:
 
     @classmethod
     def from_zip(cls, kind: ArtifactKind, name: str, zip_path: Path) -> Artifact:
-        return cls(kind=kind, name=name, zip_path=zip_path, sha256=sha256_of(zip_path),
+        return cls(kind=kind, name=name, zip_path=zip_path, sha256=sha256_file(zip_path),
                    zipped_bytes=zip_path.stat().st_size, unzipped_bytes=unzipped_size(zip_path))
 
     def to_json(self) -> dict[str, Any]:

@@ -6,7 +6,6 @@ session options and integrity checks that were validated are the ones that run. 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 import onnxruntime as ort
 
+from .integrity import sha256_file
 from .signature import TensorSpec, specs_from_ort
 
 MANIFEST_NAME = "model.json"
@@ -69,14 +69,6 @@ def session_options(memory_mb: int | None, config_entries: Mapping[str, str] | N
     for key, value in (config_entries or {}).items():
         opts.add_session_config_entry(str(key), str(value))
     return opts
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:

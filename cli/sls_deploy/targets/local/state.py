@@ -27,10 +27,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sls_inference.integrity import sha256_file
+
 from ...errors import TargetError
 from ...fsutil import atomic_write_text, file_lock
 from ...package.artifacts import Artifact
-from ...package.zips import extract_zip, sha256_of
+from ...package.zips import extract_zip
 
 RECORD_FORMAT = 1
 
@@ -125,7 +127,7 @@ class LocalState:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
         shutil.copyfile(artifact.zip_path, tmp)
-        actual = sha256_of(tmp)
+        actual = sha256_file(tmp)
         if actual != artifact.sha256:
             tmp.unlink()
             raise TargetError(f"{artifact.zip_path} changed after it was built (sha256 {actual[:12]}…, "
