@@ -30,15 +30,26 @@ def main() -> None:
     x = digits.data.astype(np.float32)
     y = digits.target
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
-    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=0))
+    model = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=0)
+    )
     model.fit(x_train, y_train)
     print(f"test accuracy: {model.score(x_test, y_test):.3f}")
 
-    onx = to_onnx(model, x_train[:1], options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3},
-                  final_types=None)
+    onx = to_onnx(
+        model,
+        x_train[:1],
+        options={"zipmap": False},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+        final_types=None,
+    )
     # Name the graph's tensors for clients: "input" in, "label" and "probabilities" out.
     graph = onx.graph
-    renames = {graph.input[0].name: "input", graph.output[0].name: "label", graph.output[1].name: "probabilities"}
+    renames = {
+        graph.input[0].name: "input",
+        graph.output[0].name: "label",
+        graph.output[1].name: "probabilities",
+    }
     for node in graph.node:
         node.input[:] = [renames.get(n, n) for n in node.input]
         node.output[:] = [renames.get(n, n) for n in node.output]
@@ -50,8 +61,11 @@ def main() -> None:
 
     samples = x_test[:64]
     np.savez(HERE / "digits-samples.npz", input=samples)
-    request = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
-                           "data": samples[0].astype(int).tolist()}]}
+    request = {
+        "inputs": [
+            {"name": "input", "shape": [1, 64], "datatype": "FP32", "data": samples[0].astype(int).tolist()}
+        ]
+    }
     (HERE / "digits-request.json").write_text(json.dumps(request) + "\n", encoding="utf-8")
     print(f"wrote digits.onnx, digits-samples.npz, digits-request.json (request is a {int(y_test[0])})")
 

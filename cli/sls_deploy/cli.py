@@ -54,24 +54,45 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-target_option = click.option("--target", type=click.Choice(["local", "aws"]), default=None,
-                             help="Where to deploy [default: local, or `target` in the config].")
+target_option = click.option(
+    "--target",
+    type=click.Choice(["local", "aws"]),
+    default=None,
+    help="Where to deploy [default: local, or `target` in the config].",
+)
 
 
 def build_options(func: Any) -> Any:
     options = [
         click.argument("model", type=click.Path(path_type=Path)),
         click.option("--name", "-n", default=None, help="Function/model name [default: the file's stem]."),
-        click.option("--sample", "-s", type=click.Path(path_type=Path), default=None,
-                     help="Sample inputs (.npz, .npy or a .json request) used to check the model."),
+        click.option(
+            "--sample",
+            "-s",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Sample inputs (.npz, .npy or a .json request) used to check the model.",
+        ),
         click.option("--memory", type=int, default=None, help="Memory in MB, 128-10240 [default: 1024]."),
         click.option("--timeout", type=int, default=None, help="Timeout in seconds, 1-900 [default: 30]."),
-        click.option("--arch", type=click.Choice(["x86_64", "arm64"]), default=None,
-                     help="Lambda architecture [default: x86_64]."),
-        click.option("--runtime", type=click.Choice(["python3.12", "python3.13"]), default=None,
-                     help="Lambda runtime [default: python3.12]."),
-        click.option("--public", is_flag=True, default=None,
-                     help="Function URL without authentication (AuthType NONE). Default: AWS_IAM."),
+        click.option(
+            "--arch",
+            type=click.Choice(["x86_64", "arm64"]),
+            default=None,
+            help="Lambda architecture [default: x86_64].",
+        ),
+        click.option(
+            "--runtime",
+            type=click.Choice(["python3.12", "python3.13"]),
+            default=None,
+            help="Lambda runtime [default: python3.12].",
+        ),
+        click.option(
+            "--public",
+            is_flag=True,
+            default=None,
+            help="Function URL without authentication (AuthType NONE). Default: AWS_IAM.",
+        ),
         target_option,
         json_option,
     ]
@@ -81,8 +102,13 @@ def build_options(func: Any) -> Any:
 
 
 @click.group(cls=Cli, context_settings=CONTEXT)
-@click.option("--project-dir", "-C", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Project folder holding the config, template.yaml and .sls-deploy/ [default: current folder].")
+@click.option(
+    "--project-dir",
+    "-C",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project folder holding the config, template.yaml and .sls-deploy/ [default: current folder].",
+)
 @click.version_option(__version__, prog_name="sls-deploy")
 @click.pass_context
 def main(ctx: click.Context, project_dir: Path | None) -> None:
@@ -101,18 +127,40 @@ def main(ctx: click.Context, project_dir: Path | None) -> None:
     ctx.obj["project_dir"] = project_dir
 
 
-def _settings(memory: int | None, timeout: int | None, arch: str | None, runtime: str | None,
-              public: bool | None, target: str | None) -> dict[str, Any]:
-    return {"memory": memory, "timeout": timeout, "arch": arch, "runtime": runtime, "public": public,
-            "target": target}
+def _settings(
+    memory: int | None,
+    timeout: int | None,
+    arch: str | None,
+    runtime: str | None,
+    public: bool | None,
+    target: str | None,
+) -> dict[str, Any]:
+    return {
+        "memory": memory,
+        "timeout": timeout,
+        "arch": arch,
+        "runtime": runtime,
+        "public": public,
+        "target": target,
+    }
 
 
 @main.command(context_settings=CONTEXT)
 @build_options
 @click.pass_context
-def build(ctx: click.Context, model: Path, name: str | None, sample: Path | None, memory: int | None,
-          timeout: int | None, arch: str | None, runtime: str | None, public: bool | None, target: str | None,
-          as_json: bool) -> None:
+def build(
+    ctx: click.Context,
+    model: Path,
+    name: str | None,
+    sample: Path | None,
+    memory: int | None,
+    timeout: int | None,
+    arch: str | None,
+    runtime: str | None,
+    public: bool | None,
+    target: str | None,
+    as_json: bool,
+) -> None:
     """Check MODEL and build everything a deploy needs, deploying nothing.
 
     Builds the runtime layer (cached), the model layer and the function code as deterministic zips, checks
@@ -138,9 +186,20 @@ def build(ctx: click.Context, model: Path, name: str | None, sample: Path | None
 @build_options
 @click.option("--dry-run", is_flag=True, help="Build and show what would be deployed; deploy nothing.")
 @click.pass_context
-def push(ctx: click.Context, model: Path, name: str | None, sample: Path | None, memory: int | None,
-         timeout: int | None, arch: str | None, runtime: str | None, public: bool | None, target: str | None,
-         as_json: bool, dry_run: bool) -> None:
+def push(
+    ctx: click.Context,
+    model: Path,
+    name: str | None,
+    sample: Path | None,
+    memory: int | None,
+    timeout: int | None,
+    arch: str | None,
+    runtime: str | None,
+    public: bool | None,
+    target: str | None,
+    as_json: bool,
+    dry_run: bool,
+) -> None:
     """Build MODEL and deploy it as a function (publishing a new version only when something changed).
 
     \b
@@ -162,7 +221,9 @@ def push(ctx: click.Context, model: Path, name: str | None, sample: Path | None,
 
 def _read_payload(data: str | None, file: Path | None) -> bytes:
     if (data is None) == (file is None):
-        raise click.UsageError("give the request with exactly one of --data JSON or --file PATH ('-' for stdin)")
+        raise click.UsageError(
+            "give the request with exactly one of --data JSON or --file PATH ('-' for stdin)"
+        )
     if data is not None:
         raw = data.encode("utf-8")
     elif str(file) == "-":
@@ -172,28 +233,46 @@ def _read_payload(data: str | None, file: Path | None) -> bytes:
         try:
             raw = file.read_bytes()
         except OSError as exc:
-            raise SlsDeployError(f"cannot read request file {file}: {exc.strerror}", "check the path") from exc
+            raise SlsDeployError(
+                f"cannot read request file {file}: {exc.strerror}", "check the path"
+            ) from exc
     try:
         json.loads(raw)
     except ValueError as exc:
-        raise SlsDeployError(f"the request is not valid JSON: {exc}",
-                             "pass a JSON document, e.g. --data '{\"instances\": [[0, 1, 2]]}'") from exc
+        raise SlsDeployError(
+            f"the request is not valid JSON: {exc}",
+            "pass a JSON document, e.g. --data '{\"instances\": [[0, 1, 2]]}'",
+        ) from exc
     return raw
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--data", "-d", default=None, help="The request (event) as JSON text.")
-@click.option("--file", "-f", type=click.Path(path_type=Path, allow_dash=True), default=None,
-              help="Read the request from a file ('-' for stdin).")
-@click.option("--qualifier", "-q", default="live", show_default=True,
-              help="Alias or version number to invoke.")
+@click.option(
+    "--file",
+    "-f",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=None,
+    help="Read the request from a file ('-' for stdin).",
+)
+@click.option(
+    "--qualifier", "-q", default="live", show_default=True, help="Alias or version number to invoke."
+)
 @click.option("--logs", is_flag=True, help="Also print the function's log output of this invocation.")
 @target_option
 @json_option
 @click.pass_context
-def invoke(ctx: click.Context, name: str, data: str | None, file: Path | None, qualifier: str, logs: bool,
-           target: str | None, as_json: bool) -> None:
+def invoke(
+    ctx: click.Context,
+    name: str,
+    data: str | None,
+    file: Path | None,
+    qualifier: str,
+    logs: bool,
+    target: str | None,
+    as_json: bool,
+) -> None:
     """Invoke the deployed function NAME with a request and print its response and REPORT.
 
     Exits with status 1 when the function fails or answers with an error (e.g. a 400 for a bad request).

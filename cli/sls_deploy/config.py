@@ -59,7 +59,9 @@ class ProjectConfig:
 
     def validated(self) -> ProjectConfig:
         if self.target not in ("local", "aws"):
-            raise ConfigError(f"unknown target {self.target!r}", "use --target local (default) or --target aws")
+            raise ConfigError(
+                f"unknown target {self.target!r}", "use --target local (default) or --target aws"
+            )
         if self.arch not in limits.SUPPORTED_ARCHITECTURES:
             raise ConfigError(f"unknown architecture {self.arch!r}", "use --arch x86_64 or --arch arm64")
         if self.runtime not in limits.SUPPORTED_RUNTIMES:
@@ -68,11 +70,15 @@ class ProjectConfig:
                 f"use one of {', '.join(limits.SUPPORTED_RUNTIMES)}: onnxruntime's wheels need Amazon Linux 2023",
             )
         if not limits.MIN_MEMORY_MB <= self.memory <= limits.MAX_MEMORY_MB:
-            raise ConfigError(f"memory {self.memory} MB is outside Lambda's range",
-                              f"choose {limits.MIN_MEMORY_MB}–{limits.MAX_MEMORY_MB} MB")
+            raise ConfigError(
+                f"memory {self.memory} MB is outside Lambda's range",
+                f"choose {limits.MIN_MEMORY_MB}–{limits.MAX_MEMORY_MB} MB",
+            )
         if not 1 <= self.timeout <= limits.MAX_TIMEOUT_S:
-            raise ConfigError(f"timeout {self.timeout} s is outside Lambda's range",
-                              f"choose 1–{limits.MAX_TIMEOUT_S} seconds")
+            raise ConfigError(
+                f"timeout {self.timeout} s is outside Lambda's range",
+                f"choose 1–{limits.MAX_TIMEOUT_S} seconds",
+            )
         return self
 
 
@@ -102,14 +108,18 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return Path(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {key} = {value!r} is not a valid {kind}",
-                          f"give {key} a {kind} value") from exc
+        raise ConfigError(
+            f"{source}: {key} = {value!r} is not a valid {kind}", f"give {key} a {kind} value"
+        ) from exc
 
 
 def _file_settings(project_dir: Path) -> tuple[dict[str, Any], str]:
     toml_path = project_dir / "sls-deploy.toml"
     pyproject = project_dir / "pyproject.toml"
-    for path, pick in ((toml_path, lambda d: d), (pyproject, lambda d: d.get("tool", {}).get("sls-deploy", {}))):
+    for path, pick in (
+        (toml_path, lambda d: d),
+        (pyproject, lambda d: d.get("tool", {}).get("sls-deploy", {})),
+    ):
         if path.is_file():
             try:
                 data = pick(tomllib.loads(path.read_text(encoding="utf-8")))
@@ -120,8 +130,11 @@ def _file_settings(project_dir: Path) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
-def load_config(project_dir: Path | None = None, overrides: Mapping[str, Any] | None = None,
-                environ: Mapping[str, str] | None = None) -> ProjectConfig:
+def load_config(
+    project_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ProjectConfig:
     """Resolve the configuration. `overrides` are CLI flags; None values mean "not given"."""
     project_dir = (project_dir or Path.cwd()).resolve()
     env = os.environ if environ is None else environ
@@ -130,8 +143,10 @@ def load_config(project_dir: Path | None = None, overrides: Mapping[str, Any] | 
     for key, value in file_values.items():
         key = key.replace("-", "_")
         if key not in _FIELD_TYPES or key == "project_dir":
-            raise ConfigError(f"{file_name}: unknown setting {key!r}",
-                              f"known settings: {', '.join(k for k in _FIELD_TYPES if k != 'project_dir')}")
+            raise ConfigError(
+                f"{file_name}: unknown setting {key!r}",
+                f"known settings: {', '.join(k for k in _FIELD_TYPES if k != 'project_dir')}",
+            )
         values[key] = _coerce(key, value, file_name)
     for key in _FIELD_TYPES:
         env_key = ENV_PREFIX + key.upper()

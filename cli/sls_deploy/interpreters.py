@@ -20,11 +20,13 @@ PROBE_TIMEOUT_S = 20
 
 
 def parse_version(python_version: str) -> tuple[int, int]:
-    """"3.12" → (3, 12). Raises ConfigError for anything else."""
+    """ "3.12" → (3, 12). Raises ConfigError for anything else."""
     match = re.fullmatch(r"(\d+)\.(\d+)", python_version.strip())
     if not match:
-        raise ConfigError(f"python version {python_version!r} is not of the form X.Y",
-                          "give the runtime's version, e.g. 3.12")
+        raise ConfigError(
+            f"python version {python_version!r} is not of the form X.Y",
+            "give the runtime's version, e.g. 3.12",
+        )
     return int(match.group(1)), int(match.group(2))
 
 
@@ -33,7 +35,10 @@ def interpreter_version(interpreter: Path) -> tuple[int, int] | None:
     try:
         proc = subprocess.run(
             [str(interpreter), "-I", "-c", "import sys; print(*sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -50,8 +55,9 @@ def pyenv_root() -> Path | None:
     pyenv = shutil.which("pyenv")
     if pyenv:
         try:
-            proc = subprocess.run([pyenv, "root"], capture_output=True, text=True,
-                                  timeout=PROBE_TIMEOUT_S, check=False)
+            proc = subprocess.run(
+                [pyenv, "root"], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
+            )
             if proc.returncode == 0 and proc.stdout.strip():
                 return Path(proc.stdout.strip())
         except (OSError, subprocess.SubprocessError):
@@ -91,9 +97,11 @@ def find_interpreter(python_version: str, override: str = "") -> Path | None:
         path = Path(resolved or override).expanduser()
         got = interpreter_version(path)
         if got is None:
-            raise ConfigError(f"the configured interpreter {override!r} does not run",
-                              "fix the `python` setting (--python / SLS_DEPLOY_PYTHON) or leave it empty "
-                              "to use pyenv's or PATH's python" + python_version)
+            raise ConfigError(
+                f"the configured interpreter {override!r} does not run",
+                "fix the `python` setting (--python / SLS_DEPLOY_PYTHON) or leave it empty "
+                "to use pyenv's or PATH's python" + python_version,
+            )
         if got != wanted:
             raise ConfigError(
                 f"the configured interpreter {override!r} is Python {got[0]}.{got[1]}, "

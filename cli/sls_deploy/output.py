@@ -53,13 +53,19 @@ def progress(enabled: bool) -> Iterator[Any]:
 
 
 def _artifact_table(result: BuildResult) -> Table:
-    table = Table(title=f"artifacts for {result.function.name} ({result.function.arch}, {result.function.runtime})")
+    table = Table(
+        title=f"artifacts for {result.function.name} ({result.function.arch}, {result.function.runtime})"
+    )
     for column in ("artifact", "unzipped", "zipped", "sha256"):
         table.add_column(column, justify="right" if column in ("unzipped", "zipped") else "left")
     for artifact in (result.function.code, *result.function.layers):
-        table.add_row(artifact.kind, mb(artifact.unzipped_bytes), mb(artifact.zipped_bytes), artifact.sha256[:12])
+        table.add_row(
+            artifact.kind, mb(artifact.unzipped_bytes), mb(artifact.zipped_bytes), artifact.sha256[:12]
+        )
     budget = result.budget.to_json()
-    table.add_row("total", mb(budget["total_unzipped_bytes"]), "", f"limit {mb(budget['max_unzipped_bytes'])}")
+    table.add_row(
+        "total", mb(budget["total_unzipped_bytes"]), "", f"limit {mb(budget['max_unzipped_bytes'])}"
+    )
     return table
 
 
@@ -69,13 +75,17 @@ def print_build(result: BuildResult) -> None:
     model = result.model
     inputs = ", ".join(f"{s.name}: {s.dtype}{s.shape_text()}" for s in model.inputs)
     outputs = ", ".join(f"{s.name}: {s.dtype}{s.shape_text()}" for s in model.outputs)
-    stdout.print(f"model {model.path.name}: {mb(model.size_bytes)}, opset {model.opset.get('', '?')}, "
-                 f"sha256 {model.sha256[:12]}")
+    stdout.print(
+        f"model {model.path.name}: {mb(model.size_bytes)}, opset {model.opset.get('', '?')}, "
+        f"sha256 {model.sha256[:12]}"
+    )
     stdout.print(f"  inputs  {inputs}\n  outputs {outputs}")
     stdout.print(_artifact_table(result))
     smoke = result.smoke
-    stdout.print(f"checked on {smoke.rows} sample rows ({smoke.samples_source}): "
-                 f"load {smoke.load_ms:.1f} ms, run {smoke.run_ms:.2f} ms")
+    stdout.print(
+        f"checked on {smoke.rows} sample rows ({smoke.samples_source}): "
+        f"load {smoke.load_ms:.1f} ms, run {smoke.run_ms:.2f} ms"
+    )
     stdout.print(f"template: {result.template_path}")
 
 
@@ -86,8 +96,10 @@ def print_push(result: PushResult) -> None:
         stdout.print("[bold]dry run:[/] nothing was deployed")
         return
     verb = "deployed" if deployment.changed else "unchanged,"
-    stdout.print(f"[bold green]{verb}[/] {deployment.name} version {deployment.version} "
-                 f"(alias {deployment.alias}) on the {deployment.target} target")
+    stdout.print(
+        f"[bold green]{verb}[/] {deployment.name} version {deployment.version} "
+        f"(alias {deployment.alias}) on the {deployment.target} target"
+    )
     stdout.print(f"  invoke with: sls-deploy invoke {deployment.name} --data '<request JSON>'")
 
 
@@ -108,9 +120,16 @@ def invoke_json(result: InvokeResult) -> dict[str, Any]:
         payload: Any = json.loads(result.payload) if result.payload else None
     except ValueError:
         payload = result.payload.decode("utf-8", "replace")
-    return {"name": result.name, "version": result.version, "status_code": result.status_code,
-            "function_error": result.function_error, "payload": payload, "report": result.report.to_json(),
-            "log_tail": result.log_tail, **result.extra}
+    return {
+        "name": result.name,
+        "version": result.version,
+        "status_code": result.status_code,
+        "function_error": result.function_error,
+        "payload": payload,
+        "report": result.report.to_json(),
+        "log_tail": result.log_tail,
+        **result.extra,
+    }
 
 
 def print_invoke(result: InvokeResult, show_logs: bool = False) -> None:

@@ -50,8 +50,13 @@ class SmokeCheck:
     outputs: dict[str, list[int]]  # output name → shape
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "load_ms": round(self.load_ms, 2), "run_ms": round(self.run_ms, 2),
-                "samples": self.samples_source, "outputs": self.outputs}
+        return {
+            "rows": self.rows,
+            "load_ms": round(self.load_ms, 2),
+            "run_ms": round(self.run_ms, 2),
+            "samples": self.samples_source,
+            "outputs": self.outputs,
+        }
 
 
 @dataclass(frozen=True)
@@ -94,16 +99,22 @@ class PushResult:
         data["dry_run"] = self.dry_run
         data["deployment"] = None if self.deployment is None else self.deployment.to_json()
         if self.deployment is not None:
-            data.update(target=self.deployment.target, version=self.deployment.version,
-                        changed=self.deployment.changed, endpoint=self.deployment.endpoint,
-                        function_id=self.deployment.function_id)
+            data.update(
+                target=self.deployment.target,
+                version=self.deployment.version,
+                changed=self.deployment.changed,
+                endpoint=self.deployment.endpoint,
+                function_id=self.deployment.function_id,
+            )
         return data
 
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise ConfigError(f"model name {name!r} cannot name a Lambda function",
-                          "use 1–40 letters, digits, '-' or '_', starting with a letter (e.g. --name digits)")
+        raise ConfigError(
+            f"model name {name!r} cannot name a Lambda function",
+            "use 1–40 letters, digits, '-' or '_', starting with a letter (e.g. --name digits)",
+        )
     return name
 
 
@@ -125,30 +136,42 @@ def _smoke_check(model_dir: Path, samples: Samples, memory: int) -> SmokeCheck:
     try:
         results = loaded.session.run(None, dict(samples.arrays))
     except Exception as exc:  # onnxruntime's errors name the offending input
-        raise ModelError(f"the model fails on the sample inputs ({samples.source}): {str(exc).strip()[:400]}",
-                         "check that the samples have the shapes and dtypes the model was exported with") from exc
+        raise ModelError(
+            f"the model fails on the sample inputs ({samples.source}): {str(exc).strip()[:400]}",
+            "check that the samples have the shapes and dtypes the model was exported with",
+        ) from exc
     run_ms = (time.perf_counter() - started) * 1000.0
     shapes = {spec.name: list(np.shape(r)) for spec, r in zip(loaded.outputs, results, strict=True)}
-    return SmokeCheck(rows=samples.rows, load_ms=loaded.load_ms, run_ms=run_ms, samples_source=samples.source,
-                      outputs=shapes)
+    return SmokeCheck(
+        rows=samples.rows,
+        load_ms=loaded.load_ms,
+        run_ms=run_ms,
+        samples_source=samples.source,
+        outputs=shapes,
+    )
 
 
 def _local_runtime(config: ProjectConfig) -> tuple[str, str, str, list[str]]:
     """(arch, python version, interpreter path) the local target runs with, and warnings where it differs."""
     warnings: list[str] = []
     host_arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine())
+        platform.machine().lower(), platform.machine()
+    )
     arch = config.arch
     if arch != host_arch:
-        warnings.append(f"this machine is {host_arch}: the local target runs an {host_arch} build of the runtime "
-                        f"layer; the template keeps {arch}")
+        warnings.append(
+            f"this machine is {host_arch}: the local target runs an {host_arch} build of the runtime "
+            f"layer; the template keeps {arch}"
+        )
         arch = host_arch
     found = interpreters.find_interpreter(config.python_version, config.python)
     if found is not None:
         return arch, config.python_version, str(found), warnings
     host = f"{sys.version_info.major}.{sys.version_info.minor}"
-    warnings.append(f"no python{config.python_version} interpreter found (set SLS_DEPLOY_PYTHON or install it "
-                    f"with pyenv): the local target runs on this Python {host} with a layer built for it")
+    warnings.append(
+        f"no python{config.python_version} interpreter found (set SLS_DEPLOY_PYTHON or install it "
+        f"with pyenv): the local target runs on this Python {host} with a layer built for it"
+    )
     return arch, host, sys.executable, warnings
 
 
@@ -160,14 +183,21 @@ def _in_build_dir(artifact: Artifact, build_dir: Path) -> Artifact:
     return replace(artifact, zip_path=dest)
 
 
-def build(config: ProjectConfig, model_path: Path, name: str | None = None, sample: Path | None = None,
-          progress: Progress = _quiet) -> BuildResult:
+def build(
+    config: ProjectConfig,
+    model_path: Path,
+    name: str | None = None,
+    sample: Path | None = None,
+    progress: Progress = _quiet,
+) -> BuildResult:
     """Check the model, build the three artifacts, check the budget and the model layer, render the template."""
     name = check_name(name or default_name(model_path))
     warnings: list[str] = []
     if config.public:
-        warnings.append("public access: the function URL takes unauthenticated requests (AuthType NONE); anyone "
-                        "who learns the URL can invoke it and run up the bill")
+        warnings.append(
+            "public access: the function URL takes unauthenticated requests (AuthType NONE); anyone "
+            "who learns the URL can invoke it and run up the bill"
+        )
     progress(f"checking {model_path}")
     info = inspect_model(model_path)
     build_dir = config.state_path / "build"
@@ -175,18 +205,29 @@ def build(config: ProjectConfig, model_path: Path, name: str | None = None, samp
         samples = load_samples(sample, info.inputs)
     else:
         samples = generate_samples(info.inputs)
-        warnings.append("no --sample given: the model was checked on random inputs, which say little about it")
+        warnings.append(
+            "no --sample given: the model was checked on random inputs, which say little about it"
+        )
 
     model_file = single_file_model(info, build_dir / name / "merged.onnx")
     progress("building the model layer")
-    model_layer = build_model_layer(model_file, name, build_dir / name, inputs=info.inputs, outputs=info.outputs,
-                                    opset=info.opset, sha256=info.sha256 if model_file == info.path else None)
+    model_layer = build_model_layer(
+        model_file,
+        name,
+        build_dir / name,
+        inputs=info.inputs,
+        outputs=info.outputs,
+        opset=info.opset,
+        sha256=info.sha256 if model_file == info.path else None,
+    )
     progress("running the model layer on the samples")
     smoke = _smoke_check(model_layer_dir(build_dir / name), samples, config.memory)
 
     progress(f"building the runtime layer ({config.arch}, {config.runtime}; cached after the first build)")
-    deploy_runtime = _in_build_dir(build_runtime_layer(config.arch, config.python_version, config.cache_path,
-                                                       progress=progress), build_dir)
+    deploy_runtime = _in_build_dir(
+        build_runtime_layer(config.arch, config.python_version, config.cache_path, progress=progress),
+        build_dir,
+    )
     code = build_function_code(build_dir)
     budget = check_budget([code, deploy_runtime, model_layer])
     runtime = deploy_runtime
@@ -203,19 +244,40 @@ def build(config: ProjectConfig, model_path: Path, name: str | None = None, samp
 
     environment = function_environment(name)
     function = FunctionBuild(
-        name=name, code=code, layers=(runtime, model_layer), handler=DEFAULT_HANDLER, runtime=f"python{local_py}",
-        arch=local_arch, memory=config.memory, timeout=config.timeout, environment=environment,
-        model_sha256=info.sha256, public=config.public,
+        name=name,
+        code=code,
+        layers=(runtime, model_layer),
+        handler=DEFAULT_HANDLER,
+        runtime=f"python{local_py}",
+        arch=local_arch,
+        memory=config.memory,
+        timeout=config.timeout,
+        environment=environment,
+        model_sha256=info.sha256,
+        public=config.public,
     )
     progress("rendering template.yaml")
     spec = FunctionSpec.from_config(config, name, LayerRef(model_layer.zip_path, model_layer.sha256))
     template_path = write_project_template(config, spec, deploy_runtime, code, build_dir)
-    return BuildResult(model=info, function=function, budget=budget, smoke=smoke, template_path=template_path,
-                       local_python=local_python, warnings=tuple(warnings))
+    return BuildResult(
+        model=info,
+        function=function,
+        budget=budget,
+        smoke=smoke,
+        template_path=template_path,
+        local_python=local_python,
+        warnings=tuple(warnings),
+    )
 
 
-def push(config: ProjectConfig, model_path: Path, name: str | None = None, sample: Path | None = None,
-         dry_run: bool = False, progress: Progress = _quiet) -> PushResult:
+def push(
+    config: ProjectConfig,
+    model_path: Path,
+    name: str | None = None,
+    sample: Path | None = None,
+    dry_run: bool = False,
+    progress: Progress = _quiet,
+) -> PushResult:
     result = build(config, model_path, name=name, sample=sample, progress=progress)
     if dry_run:
         return PushResult(build=result, deployment=None, dry_run=True)

@@ -54,7 +54,12 @@ def _tensor_value(name: str) -> bytes:
 def tiny_model() -> bytes:
     """ModelProto (ir_version 8, opset 13) of y = x * x, hand-encoded: the layer has no `onnx` package."""
     node = _field(1, "x") + _field(1, "x") + _field(2, "y") + _field(4, "Mul")
-    graph = _field(1, node) + _field(2, "coldstart") + _field(11, _tensor_value("x")) + _field(12, _tensor_value("y"))
+    graph = (
+        _field(1, node)
+        + _field(2, "coldstart")
+        + _field(11, _tensor_value("x"))
+        + _field(12, _tensor_value("y"))
+    )
     return _field(1, 8) + _field(8, _field(1, "") + _field(2, 13)) + _field(7, graph)
 
 
@@ -76,7 +81,11 @@ except RuntimeError:
 
 
 class _Context:
-    function_name, function_version, invoked_function_arn = "coldstart", "$LATEST", "arn:aws:lambda:::coldstart"
+    function_name, function_version, invoked_function_arn = (
+        "coldstart",
+        "$LATEST",
+        "arn:aws:lambda:::coldstart",
+    )
     memory_limit_in_mb, aws_request_id = 1769, "coldstart"
 
 

@@ -63,9 +63,11 @@ def main() -> None:
     print("== runtime layer (pip install vs slimmed), this run's recipe ==")
     for arch, py in (("x86_64", "3.12"), ("arm64", "3.12"), ("x86_64", "3.13")):
         sizes = runtime_layer_sizes(build_runtime_layer(arch, py, config.cache_path))
-        print(f"  {arch:6} py{py}: naive {mb(sizes.naive_unzipped_bytes)} unzipped / {mb(sizes.naive_zipped_bytes)}"
-              f" zipped -> slim {mb(sizes.unzipped_bytes)} / {mb(sizes.zipped_bytes)}"
-              f"  ({sizes.unzipped_bytes / sizes.naive_unzipped_bytes:.2f}x)")
+        print(
+            f"  {arch:6} py{py}: naive {mb(sizes.naive_unzipped_bytes)} unzipped / {mb(sizes.naive_zipped_bytes)}"
+            f" zipped -> slim {mb(sizes.unzipped_bytes)} / {mb(sizes.zipped_bytes)}"
+            f"  ({sizes.unzipped_bytes / sizes.naive_unzipped_bytes:.2f}x)"
+        )
 
     print("== warm invoke, digits batch 1 (median) ==")
     loaded = load_model(model_layer_dir(config.state_path / "build" / "digits"), memory_mb=config.memory)
@@ -80,11 +82,16 @@ def main() -> None:
 
         event = json.loads(request)
         with contextlib.redirect_stdout(io.StringIO()):  # EMF and log lines go to stdout, as on Lambda
-            app = InferenceApp.from_model_dir(model_layer_dir(config.state_path / "build" / "digits"),
-                                              memory_mb=config.memory, function_name="digits")
+            app = InferenceApp.from_model_dir(
+                model_layer_dir(config.state_path / "build" / "digits"),
+                memory_mb=config.memory,
+                function_name="digits",
+            )
             app.handle(event)
             handler_us = median_us(timed(lambda: app.handle(event), 2000))
-        print(f"  handler in-process (decode+run+encode+EMF+log) {handler_us:6.1f} us  {handler_us / bare:5.2f}x")
+        print(
+            f"  handler in-process (decode+run+encode+EMF+log) {handler_us:6.1f} us  {handler_us / bare:5.2f}x"
+        )
     except ImportError:
         print("  handler in-process: skipped (aws-lambda-powertools not installed on the host)")
 
@@ -102,8 +109,10 @@ def main() -> None:
     print(f"  worker: Lambda-reported Duration     {duration_us:9.1f} us  {duration_us / bare:5.2f}x")
     print(f"  worker: invoke round trip (caller)   {wall_us:9.1f} us  {wall_us / bare:5.2f}x")
     print(f"  worker: overhead over bare run       {wall_us - bare:9.1f} us")
-    print(f"  first invoke after start: init {first.report.init_duration_ms:.1f} ms, "
-          f"max memory {first.report.max_memory_used_mb} MB")
+    print(
+        f"  first invoke after start: init {first.report.init_duration_ms:.1f} ms, "
+        f"max memory {first.report.max_memory_used_mb} MB"
+    )
 
     print(f"== cold start through a fresh worker (n={args.cold}, median) ==")
     inits, colds = [], []
@@ -113,8 +122,10 @@ def main() -> None:
         colds.append(time.perf_counter() - started)
         inits.append((r.report.init_duration_ms or 0) / 1000)
     print(f"  init duration (spawn -> ready)       {statistics.median(inits) * 1000:9.1f} ms")
-    print(f"  cold invoke, caller's wall time      {statistics.median(colds) * 1000:9.1f} ms"
-          f"  ({statistics.median(colds) / (wall_us / 1e6):.0f}x a warm invoke)")
+    print(
+        f"  cold invoke, caller's wall time      {statistics.median(colds) * 1000:9.1f} ms"
+        f"  ({statistics.median(colds) / (wall_us / 1e6):.0f}x a warm invoke)"
+    )
     print(f"python {sys.version.split()[0]} host, worker {result.build.local_python}, cpus {os.cpu_count()}")
 
 

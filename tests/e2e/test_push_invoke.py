@@ -27,14 +27,21 @@ def run(*args: str):
 
 
 def push_json(*extra: str) -> dict:
-    result = run("push", "digits.onnx", "--name", "digits", "--sample", "digits-samples.npz", "--json", *extra)
+    result = run(
+        "push", "digits.onnx", "--name", "digits", "--sample", "digits-samples.npz", "--json", *extra
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
 def test_push_reports_identity_and_layers_then_a_same_push_publishes_nothing(project):
     first = push_json()
-    assert (first["name"], first["target"], first["version"], first["changed"]) == ("digits", "local", "1", True)
+    assert (first["name"], first["target"], first["version"], first["changed"]) == (
+        "digits",
+        "local",
+        "1",
+        True,
+    )
     assert first["function_id"] and first["endpoint"]
     assert {layer["kind"] for layer in first["layers"]} == {"runtime-layer", "model-layer"}
     second = push_json()
@@ -93,7 +100,9 @@ def test_invoke_by_version_number_reaches_that_version(project):
     assert answer["version"] == "1" and answer["report"]["memory_size_mb"] == 1024
 
 
-def test_without_the_runtimes_python_the_host_python_runs_it_and_says_so(project, monkeypatch, tmp_path_factory):
+def test_without_the_runtimes_python_the_host_python_runs_it_and_says_so(
+    project, monkeypatch, tmp_path_factory
+):
     import sys
 
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path_factory.mktemp("no-pyenv")))

@@ -52,11 +52,26 @@ def layer_zip(folder: Path, files: dict[str, str], name: str = "layer") -> Artif
     return Artifact.from_zip("model-layer", name, zip_path)
 
 
-def function_build(name: str, code: Artifact, layers: tuple[Artifact, ...] = (), timeout: int = 3,
-                   memory: int = 512, environment: dict[str, str] | None = None) -> FunctionBuild:
-    return FunctionBuild(name=name, code=code, layers=layers, handler="app.handler",
-                         runtime=f"python{PYTHON_VERSION}", arch="x86_64", memory=memory, timeout=timeout,
-                         environment=dict(environment or {}), model_sha256="0" * 64)
+def function_build(
+    name: str,
+    code: Artifact,
+    layers: tuple[Artifact, ...] = (),
+    timeout: int = 3,
+    memory: int = 512,
+    environment: dict[str, str] | None = None,
+) -> FunctionBuild:
+    return FunctionBuild(
+        name=name,
+        code=code,
+        layers=layers,
+        handler="app.handler",
+        runtime=f"python{PYTHON_VERSION}",
+        arch="x86_64",
+        memory=memory,
+        timeout=timeout,
+        environment=dict(environment or {}),
+        model_sha256="0" * 64,
+    )
 
 
 def process_state(pid: int) -> str | None:

@@ -70,8 +70,9 @@ def test_invoke_refuses_a_request_that_is_not_json(project):
 
 @pytest.mark.slow
 def test_push_dry_run_builds_layers_and_template_but_deploys_nothing(project):
-    result = run("push", "digits.onnx", "--name", "digits", "--sample", "digits-samples.npz", "--dry-run",
-                 "--json")
+    result = run(
+        "push", "digits.onnx", "--name", "digits", "--sample", "digits-samples.npz", "--dry-run", "--json"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["dry_run"] is True and report["deployment"] is None

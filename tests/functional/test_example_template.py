@@ -24,8 +24,12 @@ def regenerated(tmp_path, layer_cache_dir) -> str:
     shutil.copytree(REPO / "functions", tmp_path / "functions")
     shutil.copytree(REPO / "examples", tmp_path / "examples")
     config = load_config(tmp_path, {"cache_dir": str(layer_cache_dir)}, environ={})
-    build(config, tmp_path / "examples" / "digits.onnx",
-          name="digits", sample=tmp_path / "examples" / "digits-samples.npz")
+    build(
+        config,
+        tmp_path / "examples" / "digits.onnx",
+        name="digits",
+        sample=tmp_path / "examples" / "digits-samples.npz",
+    )
     return (tmp_path / "template.yaml").read_text(encoding="utf-8")
 
 

@@ -21,7 +21,7 @@ from sls_deploy import limits
 from sls_deploy.errors import InvocationError
 from sls_deploy.targets.local.worker import Worker, WorkerResult, WorkerSpec
 
-APP = '''
+APP = """
 import os, subprocess, time
 print("init: app imported")
 
@@ -45,7 +45,7 @@ def handler(event, context):
     return {"echo": event, "request_id": context.aws_request_id, "function_name": context.function_name,
             "arn": context.invoked_function_arn, "pid": os.getpid(),
             "remaining_ms": context.get_remaining_time_in_millis()}
-'''
+"""
 BROKEN = "import a_module_that_does_not_exist\n\ndef handler(event, context):\n    return 1\n"
 
 
@@ -56,9 +56,19 @@ def spec(tmp_path_factory: pytest.TempPathFactory, layer_cache_dir: Path) -> Wor
     (task / "app.py").write_text(APP)
     (task / "broken.py").write_text(BROKEN)
     opt = tmp_path_factory.mktemp("opt")
-    return WorkerSpec(function_name="tiny", version="1", handler="app.handler", interpreter=python,
-                      python_version="3.12", task_root=task, opt_dir=opt, runtime_dir=worker_runtime_dir(python, layer_cache_dir),
-                      memory_mb=256, timeout_s=3, region="eu-west-1")
+    return WorkerSpec(
+        function_name="tiny",
+        version="1",
+        handler="app.handler",
+        interpreter=python,
+        python_version="3.12",
+        task_root=task,
+        opt_dir=opt,
+        runtime_dir=worker_runtime_dir(python, layer_cache_dir),
+        memory_mb=256,
+        timeout_s=3,
+        region="eu-west-1",
+    )
 
 
 def call(worker: Worker, event: dict[str, Any], timeout_s: float | None = None) -> tuple[WorkerResult, Any]:
@@ -93,7 +103,8 @@ def test_a_raising_handler_is_an_unhandled_function_error_with_its_type_and_mess
 
 
 def test_an_import_error_is_reported_as_runtime_import_module_error_and_the_worker_exits(
-        spec: WorkerSpec) -> None:
+    spec: WorkerSpec,
+) -> None:
     with Worker(replace(spec, handler="broken.handler")) as worker:
         result, body = call(worker, {})
         pid = worker.pid
@@ -107,11 +118,14 @@ def test_an_import_error_is_reported_as_runtime_import_module_error_and_the_work
 
 
 def test_a_handler_past_its_timeout_is_killed_with_its_children_and_reported_as_timed_out(
-        spec: WorkerSpec, tmp_path: Path) -> None:
+    spec: WorkerSpec, tmp_path: Path
+) -> None:
     pid_file = tmp_path / "child.pid"
     with Worker(spec) as worker:
         started = time.monotonic()
-        result, body = call(worker, {"action": "sleep", "seconds": 30, "pid_file": str(pid_file)}, timeout_s=1)
+        result, body = call(
+            worker, {"action": "sleep", "seconds": 30, "pid_file": str(pid_file)}, timeout_s=1
+        )
         elapsed = time.monotonic() - started
         assert not worker.alive
         worker_pid = worker.pid
@@ -125,7 +139,9 @@ def test_a_handler_past_its_timeout_is_killed_with_its_children_and_reported_as_
     assert wait_until_gone(int(pid_file.read_text())), "the handler's child process outlived the timeout"
 
 
-def test_a_process_exiting_mid_request_is_a_runtime_exit_error_and_the_worker_is_done(spec: WorkerSpec) -> None:
+def test_a_process_exiting_mid_request_is_a_runtime_exit_error_and_the_worker_is_done(
+    spec: WorkerSpec,
+) -> None:
     with Worker(spec) as worker:
         result, body = call(worker, {"action": "exit"})
         assert not worker.alive
@@ -133,7 +149,10 @@ def test_a_process_exiting_mid_request_is_a_runtime_exit_error_and_the_worker_is
             worker.invoke(b"{}")
     assert result.function_error == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
-    assert body["errorMessage"] == f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 3"
+    assert (
+        body["errorMessage"]
+        == f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 3"
+    )
 
 
 def test_a_warm_worker_serves_the_next_event_without_init_in_the_same_process(spec: WorkerSpec) -> None:
@@ -151,7 +170,8 @@ def test_a_warm_worker_serves_the_next_event_without_init_in_the_same_process(sp
 
 
 def test_the_handler_sees_the_variables_a_real_lambda_sets_and_none_of_the_callers_others(
-        spec: WorkerSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec: WorkerSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLS_TEST_CALLER_ONLY", "must-not-leak")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIALOCALTEST")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000")
@@ -159,21 +179,46 @@ def test_the_handler_sees_the_variables_a_real_lambda_sets_and_none_of_the_calle
     with Worker(own) as worker:
         _, env = call(worker, {"action": "env"})
         api = env["AWS_LAMBDA_RUNTIME_API"]
-    assert {key: env[key] for key in ("_HANDLER", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
-                                      "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                                      "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-                                      "AWS_LAMBDA_LOG_GROUP_NAME", "TZ", "LANG", "LAMBDA_TASK_ROOT")} == {
-        "_HANDLER": "app.handler", "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "AWS_LAMBDA_FUNCTION_NAME": "tiny",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "1",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/tiny",
-        "TZ": ":UTC", "LANG": "en_US.UTF-8", "LAMBDA_TASK_ROOT": str(spec.task_root)}
+    assert {
+        key: env[key]
+        for key in (
+            "_HANDLER",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_EXECUTION_ENV",
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_INITIALIZATION_TYPE",
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "TZ",
+            "LANG",
+            "LAMBDA_TASK_ROOT",
+        )
+    } == {
+        "_HANDLER": "app.handler",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_FUNCTION_NAME": "tiny",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "1",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/tiny",
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "LAMBDA_TASK_ROOT": str(spec.task_root),
+    }
     assert api.startswith("127.0.0.1:")
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"].split("/")[-1].startswith("[1]")
     assert env["LAMBDA_RUNTIME_DIR"] == str(spec.runtime_dir)
     assert f"{spec.opt_dir}/lib" in env["LD_LIBRARY_PATH"].split(":")
-    assert env["PYTHONPATH"].split(":") == [str(spec.task_root), f"{spec.opt_dir}/python/lib/python3.12/site-packages",
-                                            f"{spec.opt_dir}/python", str(spec.runtime_dir)]
+    assert env["PYTHONPATH"].split(":") == [
+        str(spec.task_root),
+        f"{spec.opt_dir}/python/lib/python3.12/site-packages",
+        f"{spec.opt_dir}/python",
+        str(spec.runtime_dir),
+    ]
     assert env["GREETING"] == "hi" and env["SLS_MODEL_DIR"] == f"{spec.opt_dir}/model"
     assert env["AWS_ACCESS_KEY_ID"] == "AKIALOCALTEST"
     assert env["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:5000"
@@ -201,7 +246,8 @@ def test_stop_ends_the_worker_process_and_leaves_no_child_behind(spec: WorkerSpe
 
 
 def test_a_worker_whose_interpreter_does_not_exist_fails_with_an_invocation_error(
-        spec: WorkerSpec, tmp_path: Path) -> None:
+    spec: WorkerSpec, tmp_path: Path
+) -> None:
     worker = Worker(replace(spec, interpreter=tmp_path / "no-such-python"))
     with pytest.raises(InvocationError, match="cannot start the worker"):
         worker.invoke(b"{}")

@@ -21,14 +21,14 @@ from sls_deploy.errors import InvocationError, NotDeployedError, TargetError
 from sls_deploy.package.artifacts import Artifact
 from sls_deploy.targets.local.target import LocalTarget
 
-APP_V1 = '''
+APP_V1 = """
 import os, mod
 def handler(event, context):
     if event.get("exit"):
         os._exit(1)
     return {"code": 1, "who": mod.WHO, "version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
             "model": open(os.path.join(os.environ["SLS_MODEL_DIR"], "model.json")).read(), "pid": os.getpid()}
-'''
+"""
 APP_V2 = APP_V1.replace('"code": 1', '"code": 2')
 
 
@@ -41,28 +41,42 @@ def python312(layer_cache_dir: Path) -> Path:
 
 @pytest.fixture
 def target(tmp_path: Path, python312: Path, layer_cache_dir: Path) -> LocalTarget:
-    config = ProjectConfig(project_dir=tmp_path / "project", project="demo", cache_dir=str(layer_cache_dir),
-                           python=str(python312))
+    config = ProjectConfig(
+        project_dir=tmp_path / "project",
+        project="demo",
+        cache_dir=str(layer_cache_dir),
+        python=str(python312),
+    )
     return LocalTarget(config)
 
 
 def layers(folder: Path) -> tuple[Artifact, Artifact]:
     runtime = layer_zip(folder / "runtime", {"python/mod.py": "WHO = 'runtime layer'\n"}, name="runtime")
-    model = layer_zip(folder / "model", {"model/model.json": '{"name": "m"}', "python/mod.py": "WHO = 'model'\n"},
-                      name="model")
+    model = layer_zip(
+        folder / "model",
+        {"model/model.json": '{"name": "m"}', "python/mod.py": "WHO = 'model'\n"},
+        name="model",
+    )
     return runtime, model
 
 
-def invoke_json(target: LocalTarget, name: str, event: dict[str, Any], qualifier: str = "live") -> dict[str, Any]:
+def invoke_json(
+    target: LocalTarget, name: str, event: dict[str, Any], qualifier: str = "live"
+) -> dict[str, Any]:
     result = target.invoke(name, json.dumps(event).encode(), qualifier=qualifier)
     assert result.function_error is None, result.payload
     return json.loads(result.payload)
 
 
 def test_deploying_the_same_artifacts_twice_keeps_the_version_and_reports_no_change(
-        target: LocalTarget, tmp_path: Path) -> None:
-    build = function_build("digits", code_zip(tmp_path / "v1", APP_V1), layers(tmp_path),
-                           environment={"SLS_MODEL_DIR": "/opt/model"})
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    build = function_build(
+        "digits",
+        code_zip(tmp_path / "v1", APP_V1),
+        layers(tmp_path),
+        environment={"SLS_MODEL_DIR": "/opt/model"},
+    )
     first = target.deploy(build)
     second = target.deploy(build)
     assert (first.version, first.changed) == ("1", True)
@@ -72,11 +86,15 @@ def test_deploying_the_same_artifacts_twice_keeps_the_version_and_reports_no_cha
 
 
 def test_a_changed_artifact_publishes_version_2_moves_live_and_version_1_stays_invocable(
-        target: LocalTarget, tmp_path: Path) -> None:
+    target: LocalTarget, tmp_path: Path
+) -> None:
     env = {"SLS_MODEL_DIR": "/opt/model"}
-    target.deploy(function_build("digits", code_zip(tmp_path / "v1", APP_V1), layers(tmp_path), environment=env))
-    second = target.deploy(function_build("digits", code_zip(tmp_path / "v2", APP_V2), layers(tmp_path),
-                                          environment=env))
+    target.deploy(
+        function_build("digits", code_zip(tmp_path / "v1", APP_V1), layers(tmp_path), environment=env)
+    )
+    second = target.deploy(
+        function_build("digits", code_zip(tmp_path / "v2", APP_V2), layers(tmp_path), environment=env)
+    )
     assert (second.version, second.changed) == ("2", True)
     live = invoke_json(target, "digits", {})
     old = invoke_json(target, "digits", {}, qualifier="1")
@@ -88,17 +106,28 @@ def test_a_changed_artifact_publishes_version_2_moves_live_and_version_1_stays_i
 
 
 def test_layers_are_mounted_in_order_and_opt_paths_in_the_environment_point_at_them(
-        target: LocalTarget, tmp_path: Path) -> None:
-    target.deploy(function_build("digits", code_zip(tmp_path / "v1", APP_V1), layers(tmp_path),
-                                 environment={"SLS_MODEL_DIR": "/opt/model"}))
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    target.deploy(
+        function_build(
+            "digits",
+            code_zip(tmp_path / "v1", APP_V1),
+            layers(tmp_path),
+            environment={"SLS_MODEL_DIR": "/opt/model"},
+        )
+    )
     body = invoke_json(target, "digits", {})
     assert body["who"] == "model"  # the later layer's python/mod.py overwrote the earlier one's
     assert json.loads(body["model"]) == {"name": "m"}
 
 
-def test_an_invoke_result_carries_the_report_logs_and_a_cold_start_flag(target: LocalTarget, tmp_path: Path) -> None:
-    code = code_zip(tmp_path / "app", "def handler(event, context):\n    print('hello from the handler')\n"
-                                      "    return {'ok': True}\n")
+def test_an_invoke_result_carries_the_report_logs_and_a_cold_start_flag(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    code = code_zip(
+        tmp_path / "app",
+        "def handler(event, context):\n    print('hello from the handler')\n    return {'ok': True}\n",
+    )
     target.deploy(function_build("hello", code, memory=256))
     result = target.invoke("hello", b"{}")
     assert json.loads(result.payload) == {"ok": True}
@@ -111,9 +140,17 @@ def test_an_invoke_result_carries_the_report_logs_and_a_cold_start_flag(target: 
     assert result.extra["cold_start"] is True and result.extra["warnings"] == []
 
 
-def test_a_session_keeps_the_worker_warm_and_replaces_a_crashed_one(target: LocalTarget, tmp_path: Path) -> None:
-    target.deploy(function_build("digits", code_zip(tmp_path / "v1", APP_V1), layers(tmp_path),
-                                 environment={"SLS_MODEL_DIR": "/opt/model"}))
+def test_a_session_keeps_the_worker_warm_and_replaces_a_crashed_one(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    target.deploy(
+        function_build(
+            "digits",
+            code_zip(tmp_path / "v1", APP_V1),
+            layers(tmp_path),
+            environment={"SLS_MODEL_DIR": "/opt/model"},
+        )
+    )
     with target.open_session("digits") as session:
         first = session.invoke(b"{}")
         second = session.invoke(b"{}")
@@ -151,7 +188,15 @@ def test_a_request_over_the_synchronous_payload_limit_is_refused(target: LocalTa
         target.invoke("digits", b" " * (6 * 1024 * 1024 + 1))
 
 
-def test_an_environment_setting_a_reserved_lambda_variable_is_refused(target: LocalTarget, tmp_path: Path) -> None:
+def test_an_environment_setting_a_reserved_lambda_variable_is_refused(
+    target: LocalTarget, tmp_path: Path
+) -> None:
     with pytest.raises(TargetError, match="AWS_REGION"):
-        target.deploy(function_build("digits", code_zip(tmp_path / "v1", APP_V1), layers(tmp_path),
-                                     environment={"AWS_REGION": "eu-west-1"}))
+        target.deploy(
+            function_build(
+                "digits",
+                code_zip(tmp_path / "v1", APP_V1),
+                layers(tmp_path),
+                environment={"AWS_REGION": "eu-west-1"},
+            )
+        )

@@ -22,7 +22,12 @@ def test_awslambdaric_installed_for_python312_imports_from_the_target_folder_alo
     assert "Successfully installed" in result.output
     assert list(target.glob("runtime_client.cpython-312-*.so"))
     probe = f"import sys; sys.path[:0] = [{str(target)!r}]; import awslambdaric.bootstrap; print(awslambdaric.__file__)"
-    proc = subprocess.run([str(interpreter), "-I", "-S", "-B", "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [str(interpreter), "-I", "-S", "-B", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().startswith(str(target))

@@ -59,7 +59,9 @@ print("RESULT " + json.dumps({"label": label.tolist(), "modules": modules, "ort"
 """
 
 # Prints the interpreter's .pyc magic number and cache tag.
-MAGIC_SCRIPT = "import importlib.util, sys; print(importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag)"
+MAGIC_SCRIPT = (
+    "import importlib.util, sys; print(importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag)"
+)
 UNCHECKED_HASH_FLAGS = 0b01  # PEP 552: hash-based .pyc whose source is not checked
 
 
@@ -67,8 +69,15 @@ UNCHECKED_HASH_FLAGS = 0b01  # PEP 552: hash-based .pyc whose source is not chec
 def digits_layer(tmp_path_factory) -> Path:
     info = inspect_model(EXAMPLES / "digits.onnx")
     out = tmp_path_factory.mktemp("digits-layer")
-    return build_model_layer(EXAMPLES / "digits.onnx", "digits", out, inputs=info.inputs, outputs=info.outputs,
-                             opset=info.opset, sha256=info.sha256).zip_path
+    return build_model_layer(
+        EXAMPLES / "digits.onnx",
+        "digits",
+        out,
+        inputs=info.inputs,
+        outputs=info.outputs,
+        opset=info.opset,
+        sha256=info.sha256,
+    ).zip_path
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +88,9 @@ def function_code(tmp_path_factory) -> Path:
 def _interpreter(version: str) -> Path:
     found = find_interpreter(version)
     if found is None:
-        pytest.skip(f"no python{version} interpreter on this machine (install it with pyenv to run this test)")
+        pytest.skip(
+            f"no python{version} interpreter on this machine (install it with pyenv to run this test)"
+        )
     return found
 
 
@@ -91,18 +102,36 @@ def _run_layers(interpreter: Path, runtime_zip: Path, model_zip: Path, code_zip:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC"}
     # -I: no PYTHON* variables, no user site, no script dir; -S: not even the interpreter's site-packages.
     # -B: nothing is written next to the sources (Lambda's /opt is read-only).
-    proc = subprocess.run([str(interpreter), "-I", "-S", "-B", "-W", "error", "-c", CHECK_SCRIPT, str(opt),
-                           str(task), str(EXAMPLES / "digits-request.json")],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            str(interpreter),
+            "-I",
+            "-S",
+            "-B",
+            "-W",
+            "error",
+            "-c",
+            CHECK_SCRIPT,
+            str(opt),
+            str(task),
+            str(EXAMPLES / "digits-request.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    result = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+    result = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT ") :])
     return result, lines, opt, task
 
 
 @pytest.mark.parametrize("python_version", ["3.12", "3.13"])
-def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(python_version, layer_cache_dir, digits_layer,
-                                                                    function_code, tmp_path):
+def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(
+    python_version, layer_cache_dir, digits_layer, function_code, tmp_path
+):
     interpreter = _interpreter(python_version)
     runtime = build_runtime_layer("x86_64", python_version, layer_cache_dir)
     assert runtime.unzipped_bytes <= RUNTIME_LAYER_BUDGET_BYTES, runtime_layer_sizes(runtime).to_json()
@@ -111,7 +140,9 @@ def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(python_versio
     assert names and all(name.startswith("python/") for name in names)
     assert not any(name.startswith("python/onnxruntime/capi/libonnxruntime.so") for name in names)
 
-    result, lines, opt, task = _run_layers(interpreter, runtime.zip_path, digits_layer, function_code, tmp_path)
+    result, lines, opt, task = _run_layers(
+        interpreter, runtime.zip_path, digits_layer, function_code, tmp_path
+    )
 
     assert result["label"] == [7]
     assert result["ort"] == "1.32.0"
@@ -119,7 +150,9 @@ def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(python_versio
         assert Path(result["modules"][name]).is_relative_to(opt / "python"), result["modules"]
     assert Path(result["modules"]["sls_inference"]).is_relative_to(task)
     emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
-    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlsDeploy" and emf[0]["Predictions"]
+    assert (
+        emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SlsDeploy" and emf[0]["Predictions"]
+    )
     log = [json.loads(line) for line in lines if '"level":"INFO"' in line]
     assert log and log[0]["message"] == "predicted" and log[0]["label"] == 7
     # Every layer module this cold start loaded came with bytecode for this interpreter.
@@ -134,22 +167,29 @@ def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(python_versio
 
 def _pyc_name(source: str, cache_tag: str) -> str:
     folder, _, file = source.rpartition("/")
-    return f"{folder}/__pycache__/{file[:-len('.py')]}.{cache_tag}.pyc"
+    return f"{folder}/__pycache__/{file[: -len('.py')]}.{cache_tag}.pyc"
 
 
 @pytest.mark.parametrize("python_version", ["3.12", "3.13"])
-def test_the_layer_ships_unchecked_hash_bytecode_for_its_version_which_the_interpreter_uses(python_version,
-                                                                                           layer_cache_dir, tmp_path):
+def test_the_layer_ships_unchecked_hash_bytecode_for_its_version_which_the_interpreter_uses(
+    python_version, layer_cache_dir, tmp_path
+):
     interpreter = _interpreter(python_version)
     runtime = build_runtime_layer("x86_64", python_version, layer_cache_dir)
     bytecode = runtime_layer_sizes(runtime).bytecode
     assert bytecode is not None and bytecode.compiled, bytecode
-    magic, tag = subprocess.run([str(interpreter), "-I", "-c", MAGIC_SCRIPT], capture_output=True, text=True,
-                                check=True).stdout.split()
+    magic, tag = subprocess.run(
+        [str(interpreter), "-I", "-c", MAGIC_SCRIPT], capture_output=True, text=True, check=True
+    ).stdout.split()
     with zipfile.ZipFile(runtime.zip_path) as zf:
         pycs = {name: zf.read(name)[:8] for name in zf.namelist() if name.endswith(".pyc")}
-    for module in ("numpy/__init__.py", "numpy/_core/numeric.py", "onnxruntime/__init__.py",
-                   "onnxruntime/capi/onnxruntime_inference_collection.py", "aws_lambda_powertools/logging/logger.py"):
+    for module in (
+        "numpy/__init__.py",
+        "numpy/_core/numeric.py",
+        "onnxruntime/__init__.py",
+        "onnxruntime/capi/onnxruntime_inference_collection.py",
+        "aws_lambda_powertools/logging/logger.py",
+    ):
         assert _pyc_name("python/" + module, tag) in pycs, module
     assert all(f".{tag}.pyc" in name and "/__pycache__/" in name for name in pycs)
     assert {header[:4].hex() for header in pycs.values()} == {magic}
@@ -159,8 +199,9 @@ def test_the_layer_ships_unchecked_hash_bytecode_for_its_version_which_the_inter
     extract_zip(runtime.zip_path, tmp_path)
     (tmp_path / "python" / "numpy" / "__init__.py").write_text("raise ImportError('the source was read')\n")
     script = f"import sys; sys.path.insert(0, {str(tmp_path / 'python')!r}); import numpy; print(numpy.__version__)"
-    proc = subprocess.run([str(interpreter), "-I", "-S", "-B", "-c", script], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [str(interpreter), "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "2.4.6", proc.stderr[-2000:]
 
 
@@ -188,10 +229,12 @@ def test_the_sizes_record_shows_what_slimming_saved(layer_cache_dir):
     assert sizes.packages["onnxruntime"] == "1.32.0" and sizes.packages["aws_lambda_powertools"] == "3.37.0"
     bytecode = sizes.bytecode
     assert bytecode is not None
-    assert (sizes.naive_unzipped_bytes - sizes.unzipped_bytes + bytecode.unzipped_bytes
-            == sum(r.unzipped_bytes for r in sizes.rules))
-    assert (sizes.naive_zipped_bytes - sizes.zipped_bytes + bytecode.zipped_bytes
-            == sum(r.zipped_bytes for r in sizes.rules))
+    assert sizes.naive_unzipped_bytes - sizes.unzipped_bytes + bytecode.unzipped_bytes == sum(
+        r.unzipped_bytes for r in sizes.rules
+    )
+    assert sizes.naive_zipped_bytes - sizes.zipped_bytes + bytecode.zipped_bytes == sum(
+        r.zipped_bytes for r in sizes.rules
+    )
     assert sizes.naive_unzipped_bytes > 1.4 * sizes.unzipped_bytes
 
 

@@ -16,14 +16,22 @@ MB = 1_000_000
 
 
 def _artifact(kind: str, name: str, unzipped: int, zipped: int | None = None) -> Artifact:
-    return Artifact(kind=kind, name=name, zip_path=Path(f"/build/{name}.zip"), sha256="0" * 64,
-                    zipped_bytes=zipped if zipped is not None else unzipped // 3, unzipped_bytes=unzipped)
+    return Artifact(
+        kind=kind,
+        name=name,
+        zip_path=Path(f"/build/{name}.zip"),
+        sha256="0" * 64,
+        zipped_bytes=zipped if zipped is not None else unzipped // 3,
+        unzipped_bytes=unzipped,
+    )
 
 
 def _function(model_unzipped: int, model_zipped: int | None = None) -> list[Artifact]:
-    return [_artifact("function-code", "sls_inference", 40_000),
-            _artifact("runtime-layer", "runtime-x86_64-py312", 87 * MB, 29 * MB),
-            _artifact("model-layer", "digits", model_unzipped, model_zipped)]
+    return [
+        _artifact("function-code", "sls_inference", 40_000),
+        _artifact("runtime-layer", "runtime-x86_64-py312", 87 * MB, 29 * MB),
+        _artifact("model-layer", "digits", model_unzipped, model_zipped),
+    ]
 
 
 def test_a_function_that_fits_reports_its_total_and_headroom():
@@ -65,7 +73,8 @@ def test_zips_above_the_direct_upload_limit_are_listed_as_needing_s3_but_still_f
 
 def test_more_than_five_layers_is_refused_with_a_layer_hint():
     artifacts = [_artifact("function-code", "code", 1000)] + [
-        _artifact("model-layer", f"m{i}", 1000) for i in range(limits.MAX_LAYERS + 1)]
+        _artifact("model-layer", f"m{i}", 1000) for i in range(limits.MAX_LAYERS + 1)
+    ]
     report = budget_report(artifacts)
     assert not report.ok and report.fits_unzipped and report.layer_count == 6
     with pytest.raises(BudgetError) as caught:

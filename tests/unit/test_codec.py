@@ -118,7 +118,9 @@ def test_integers_are_fine_for_a_float_input():
 
 
 def test_nan_from_a_json_nan_token_is_rejected_for_float_inputs():
-    payload = codec.parse_json('{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [1, NaN]}]}')
+    payload = codec.parse_json(
+        '{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [1, NaN]}]}'
+    )
     err = rejected(payload, inputs=(TensorSpec("input", "float32", (None, 2)),))
     assert err.status == 400 and err.field == "inputs[0].data" and "NaN" in err.message
 
@@ -130,8 +132,9 @@ def test_infinity_is_rejected_for_float_inputs():
 
 
 def test_nan_is_accepted_when_the_manifest_allows_it():
-    request = decode({"instances": [[1.0, math.nan]]}, inputs=(TensorSpec("input", "float32", (None, 2)),),
-                     allow_nan=True)
+    request = decode(
+        {"instances": [[1.0, math.nan]]}, inputs=(TensorSpec("input", "float32", (None, 2)),), allow_nan=True
+    )
     assert np.isnan(request.feeds["input"][0, 1])
 
 
@@ -176,7 +179,9 @@ def test_ragged_rows_are_rejected():
 
 
 def test_inputs_sharing_a_named_dim_must_agree_on_its_size():
-    err = rejected({"inputs": {"x": [[1, 2, 3], [4, 5, 6]], "ids": [1, 2, 3]}}, inputs=MULTI_IN, outputs=MULTI_OUT)
+    err = rejected(
+        {"inputs": {"x": [[1, 2, 3], [4, 5, 6]], "ids": [1, 2, 3]}}, inputs=MULTI_IN, outputs=MULTI_OUT
+    )
     assert "'batch'" in err.message and err.field == "inputs.ids" and err.expected == "batch = 2"
 
 
@@ -189,7 +194,9 @@ def test_instances_of_a_single_input_model_are_rows():
 
 
 def test_instances_of_a_multi_input_model_are_objects_by_input_name():
-    request = decode({"instances": [{"x": [1, 2, 3], "ids": 7}, {"x": [4, 5, 6], "ids": 8}]}, MULTI_IN, MULTI_OUT)
+    request = decode(
+        {"instances": [{"x": [1, 2, 3], "ids": 7}, {"x": [4, 5, 6], "ids": 8}]}, MULTI_IN, MULTI_OUT
+    )
     assert request.feeds["x"].shape == (2, 3) and request.feeds["ids"].tolist() == [7, 8]
 
 
@@ -267,7 +274,8 @@ def test_float16_and_string_outputs_are_plain_json_values():
 
 def test_the_error_body_is_one_schema_with_optional_field_and_expected():
     assert RequestError("bad", field="inputs", expected="FP32").to_body() == {
-        "error": {"status": 400, "message": "bad", "field": "inputs", "expected": "FP32"}}
+        "error": {"status": 400, "message": "bad", "field": "inputs", "expected": "FP32"}
+    }
     assert codec.error_body(500, "oops") == {"error": {"status": 500, "message": "oops"}}
 
 
@@ -283,7 +291,9 @@ PROBS = np.arange(20, dtype=np.float32).reshape(2, 10)
 
 
 def test_oip_responses_carry_flat_data_shape_datatype_model_and_id():
-    body = codec.encode_response(_request("oip", request_id="r1"), DIGITS_OUT, [LABELS, PROBS], "digits", "v1")
+    body = codec.encode_response(
+        _request("oip", request_id="r1"), DIGITS_OUT, [LABELS, PROBS], "digits", "v1"
+    )
     assert body["model_name"] == "digits" and body["model_version"] == "v1" and body["id"] == "r1"
     label, probs = body["outputs"]
     assert label == {"name": "label", "shape": [2], "datatype": "INT64", "data": [7, 3]}
@@ -293,8 +303,12 @@ def test_oip_responses_carry_flat_data_shape_datatype_model_and_id():
 def test_oip_non_tensor_outputs_keep_the_signature_type_and_a_list_of_objects():
     spec = TensorSpec("probabilities", "seq(map(int64,tensor(float)))", ())
     body = codec.encode_response(_request("oip", rows=1), (spec,), [[{0: 0.5, 1: 0.5}]], "m", "1")
-    assert body["outputs"][0] == {"name": "probabilities", "shape": [1], "datatype": "SEQ(MAP(INT64,TENSOR(FLOAT)))",
-                                  "data": [{"0": 0.5, "1": 0.5}]}
+    assert body["outputs"][0] == {
+        "name": "probabilities",
+        "shape": [1],
+        "datatype": "SEQ(MAP(INT64,TENSOR(FLOAT)))",
+        "data": [{"0": 0.5, "1": 0.5}],
+    }
 
 
 def test_predictions_of_a_multi_output_model_are_one_object_per_row():
@@ -309,8 +323,12 @@ def test_predictions_of_a_single_output_model_are_its_rows():
 
 
 def test_columnar_responses_follow_the_request_form():
-    assert codec.encode_response(_request("columnar"), DIGITS_OUT[:1], [LABELS], "d", "1") == {"outputs": {"label": [7, 3]}}
-    assert codec.encode_response(_request("columnar_list"), DIGITS_OUT[:1], [LABELS], "d", "1") == {"outputs": [7, 3]}
+    assert codec.encode_response(_request("columnar"), DIGITS_OUT[:1], [LABELS], "d", "1") == {
+        "outputs": {"label": [7, 3]}
+    }
+    assert codec.encode_response(_request("columnar_list"), DIGITS_OUT[:1], [LABELS], "d", "1") == {
+        "outputs": [7, 3]
+    }
     both = codec.encode_response(_request("columnar_list"), DIGITS_OUT, [LABELS, PROBS], "d", "1")
     assert set(both["outputs"]) == {"label", "probabilities"}
 

@@ -10,7 +10,12 @@ from sls_deploy.errors import ConfigError
 
 def test_defaults_apply_without_any_configuration(tmp_path):
     config = load_config(tmp_path, environ={})
-    assert (config.target, config.arch, config.runtime, config.memory) == ("local", "x86_64", "python3.12", 1024)
+    assert (config.target, config.arch, config.runtime, config.memory) == (
+        "local",
+        "x86_64",
+        "python3.12",
+        1024,
+    )
     assert config.public is False
     assert config.state_path == tmp_path / ".sls-deploy"
 
@@ -45,8 +50,10 @@ def test_a_value_of_the_wrong_type_names_its_source(tmp_path):
         load_config(tmp_path, environ={"SLS_DEPLOY_MEMORY": "lots"})
 
 
-@pytest.mark.parametrize(("key", "value"), [("memory", 64), ("timeout", 901), ("arch", "sparc"),
-                                            ("runtime", "python3.9"), ("target", "gcp")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("memory", 64), ("timeout", 901), ("arch", "sparc"), ("runtime", "python3.9"), ("target", "gcp")],
+)
 def test_values_outside_lambdas_range_are_refused_with_a_hint(tmp_path, key, value):
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path, overrides={key: value}, environ={})

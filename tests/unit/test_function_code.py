@@ -14,10 +14,15 @@ def test_the_zip_holds_every_python_file_of_the_package_and_nothing_else(tmp_pat
     with zipfile.ZipFile(artifact.zip_path) as zf:
         names = zf.namelist()
     package = function_package_dir()
-    expected = sorted("sls_inference/" + p.relative_to(package).as_posix() for p in package.rglob("*.py")
-                      if "__pycache__" not in p.parts)
+    expected = sorted(
+        "sls_inference/" + p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
     assert names == expected
-    assert {"sls_inference/__init__.py", "sls_inference/loader.py", "sls_inference/signature.py"} <= set(names)
+    assert {"sls_inference/__init__.py", "sls_inference/loader.py", "sls_inference/signature.py"} <= set(
+        names
+    )
 
 
 def test_building_twice_gives_the_same_bytes(tmp_path):

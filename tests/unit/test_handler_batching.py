@@ -30,7 +30,7 @@ def digits_model_dir(tmp_path_factory):
 
 
 def rows(start, count=1):
-    return {"instances": DIGITS_ROWS[start:start + count].tolist()}
+    return {"instances": DIGITS_ROWS[start : start + count].tolist()}
 
 
 # ---------------------------------------------------------------------------------------------- SQS
@@ -38,13 +38,23 @@ def rows(start, count=1):
 
 def test_one_bad_record_fails_alone_and_the_good_ones_run_in_one_session_run(digits_model_dir):
     app = make_app(digits_model_dir, counting=True)
-    event = sqs_event({"m1": rows(0), "m2": rows(1, 2), "bad-shape": {"instances": [[1, 2, 3]]},
-                       "m3": DIGITS_REQUEST, "not-json": "{{{"})
+    event = sqs_event(
+        {
+            "m1": rows(0),
+            "m2": rows(1, 2),
+            "bad-shape": {"instances": [[1, 2, 3]]},
+            "m3": DIGITS_REQUEST,
+            "not-json": "{{{",
+        }
+    )
     result = app.handle(event, FakeContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "bad-shape"}, {"itemIdentifier": "not-json"}]}
     assert app.model.session.runs == [{"input": (4, 64)}]
-    predictions = {entry["message_id"]: entry["prediction"] for entry in logs(app)
-                   if entry["message"] == "sqs prediction"}
+    predictions = {
+        entry["message_id"]: entry["prediction"]
+        for entry in logs(app)
+        if entry["message"] == "sqs prediction"
+    }
     assert set(predictions) == {"m1", "m2", "m3"}
     assert predictions["m1"]["predictions"][0]["label"] == 7
     assert len(predictions["m2"]["predictions"]) == 2
@@ -63,9 +73,13 @@ def test_the_batched_answers_equal_one_by_one_answers(digits_model_dir):
 
 
 def test_a_record_that_onnxruntime_rejects_is_isolated_by_rerunning_the_records_one_by_one(tmp_path):
-    app = make_app(write_model_dir(tmp_path / "embedding", embedding_model(), name="embedding"), counting=True)
-    result = app.handle(sqs_event({"ok-1": {"instances": [0, 1]}, "oob": {"instances": [99]},
-                                   "ok-2": {"instances": [3]}}), FakeContext())
+    app = make_app(
+        write_model_dir(tmp_path / "embedding", embedding_model(), name="embedding"), counting=True
+    )
+    result = app.handle(
+        sqs_event({"ok-1": {"instances": [0, 1]}, "oob": {"instances": [99]}, "ok-2": {"instances": [3]}}),
+        FakeContext(),
+    )
     assert result == {"batchItemFailures": [{"itemIdentifier": "oob"}]}
     assert len(app.model.session.runs) == 4  # the failed batched run, then one run per record
 
@@ -88,8 +102,13 @@ def test_an_all_good_batch_reports_no_failures(digits_model_dir):
 
 @pytest.fixture
 def s3(monkeypatch):
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("s3")

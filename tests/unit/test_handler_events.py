@@ -83,8 +83,14 @@ def test_a_direct_invoke_of_the_example_request_answers_seven(digits):
 
 def test_a_direct_invoke_with_a_bad_request_returns_the_error_body_as_payload(digits):
     body = digits.handle(oip_request("input", "FP64", DIGITS_ROWS[:1]), FakeContext())
-    assert body == {"error": {"status": 400, "message": "input 'input' has datatype 'FP64' but the model expects FP32",
-                              "field": "inputs[0].datatype", "expected": "FP32"}}
+    assert body == {
+        "error": {
+            "status": 400,
+            "message": "input 'input' has datatype 'FP64' but the model expects FP32",
+            "field": "inputs[0].datatype",
+            "expected": "FP32",
+        }
+    }
 
 
 def test_a_direct_invoke_given_a_json_string_is_parsed(digits):
@@ -178,8 +184,11 @@ def test_post_on_a_health_route_is_a_405_allowing_get(digits):
 
 
 def test_health_and_readiness_routes_answer(digits):
-    for path, expected in (("/v2/health/live", {"live": True}), ("/v2/health/ready", {"ready": True}),
-                           ("/v2/models/digits/ready", {"name": "digits", "ready": True})):
+    for path, expected in (
+        ("/v2/health/live", {"live": True}),
+        ("/v2/health/ready", {"ready": True}),
+        ("/v2/models/digits/ready", {"name": "digits", "ready": True}),
+    ):
         response = digits.handle(http_v2("GET", path), FakeContext())
         assert response["statusCode"] == 200 and body_of(response) == expected
 
@@ -213,7 +222,11 @@ def test_client_mistakes_over_http_are_400s_naming_the_field(digits):
         (oip_request("pixels", "FP32", DIGITS_ROWS[:1]), "inputs[0].name", ["input"]),
         (oip_request("input", "FP32", DIGITS_ROWS[:1, :63]), "inputs[0].shape", "[?, 64]"),
         (oip_request("input", "FP32", DIGITS_ROWS[0]), "inputs[0].shape", "[?, 64]"),
-        ({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [1] * 60}]}, "inputs[0].data", 64),
+        (
+            {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [1] * 60}]},
+            "inputs[0].data",
+            64,
+        ),
         ({"instances": [[math.nan] * 64]}, "instances", "finite FP32 numbers"),
     ]
     for payload, field, expected in cases:
@@ -232,7 +245,9 @@ def test_an_internal_failure_over_http_is_a_generic_500_with_the_traceback_logge
     app = make_app(digits_dir(tmp_path), session=BrokenSession())
     status, body = infer(app, DIGITS_REQUEST)
     assert status == 500 and "disk on fire" not in body["error"]["message"]
-    assert any(entry["level"] == "ERROR" and "disk on fire" in entry.get("exception", "") for entry in logs(app))
+    assert any(
+        entry["level"] == "ERROR" and "disk on fire" in entry.get("exception", "") for entry in logs(app)
+    )
 
 
 # ---------------------------------------------------------------------------------------------- signatures
@@ -240,10 +255,19 @@ def test_an_internal_failure_over_http_is_a_generic_500_with_the_traceback_logge
 
 def test_a_multi_input_multi_output_model_is_served_in_every_format(model_dirs):
     app = make_app(model_dirs["multi"])
-    status, body = infer(app, {"inputs": [
-        {"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [1, 2, 3, 4, 5, 6]},
-        {"name": "ids", "datatype": "INT64", "shape": [2], "data": [10, 11]}], "outputs": [{"name": "ids_out"}]})
-    assert status == 200 and body["outputs"] == [{"name": "ids_out", "shape": [2], "datatype": "INT64", "data": [10, 11]}]
+    status, body = infer(
+        app,
+        {
+            "inputs": [
+                {"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [1, 2, 3, 4, 5, 6]},
+                {"name": "ids", "datatype": "INT64", "shape": [2], "data": [10, 11]},
+            ],
+            "outputs": [{"name": "ids_out"}],
+        },
+    )
+    assert status == 200 and body["outputs"] == [
+        {"name": "ids_out", "shape": [2], "datatype": "INT64", "data": [10, 11]}
+    ]
     status, body = infer(app, {"instances": [{"x": [1, 2, 3], "ids": 5}]})
     assert body == {"predictions": [{"doubled": [2.0, 4.0, 6.0], "ids_out": 5}]}
     status, body = infer(app, {"inputs": {"x": [[1, 1, 1]], "ids": [3]}})
@@ -257,20 +281,33 @@ def test_inputs_disagreeing_on_a_shared_symbolic_dim_are_a_400(model_dirs):
 
 def test_a_missing_input_of_a_multi_input_model_is_a_400_naming_it(model_dirs):
     status, body = infer(make_app(model_dirs["multi"]), {"inputs": {"x": [[1, 2, 3]]}})
-    assert status == 400 and body["error"]["field"] == "inputs.ids" and body["error"]["expected"] == ["x", "ids"]
+    assert (
+        status == 400 and body["error"]["field"] == "inputs.ids" and body["error"]["expected"] == ["x", "ids"]
+    )
 
 
 def test_bool_string_float16_and_uint8_tensors_round_trip(model_dirs):
-    status, body = infer(make_app(model_dirs["dtypes"]), {"inputs": [
-        {"name": "flag", "datatype": "BOOL", "shape": [2], "data": [True, False]},
-        {"name": "word", "datatype": "BYTES", "shape": [2], "data": ["héllo", "w"]},
-        {"name": "half", "datatype": "FP16", "shape": [2, 2], "data": [[0.5, 1], [2, 3]]},
-        {"name": "small", "datatype": "UINT8", "shape": [2], "data": [0, 255]}]})
+    status, body = infer(
+        make_app(model_dirs["dtypes"]),
+        {
+            "inputs": [
+                {"name": "flag", "datatype": "BOOL", "shape": [2], "data": [True, False]},
+                {"name": "word", "datatype": "BYTES", "shape": [2], "data": ["héllo", "w"]},
+                {"name": "half", "datatype": "FP16", "shape": [2, 2], "data": [[0.5, 1], [2, 3]]},
+                {"name": "small", "datatype": "UINT8", "shape": [2], "data": [0, 255]},
+            ]
+        },
+    )
     assert status == 200
     outputs = {out["name"]: out for out in body["outputs"]}
     assert outputs["not_flag"]["datatype"] == "BOOL" and outputs["not_flag"]["data"] == [False, True]
     assert outputs["word_out"]["datatype"] == "BYTES" and outputs["word_out"]["data"] == ["héllo", "w"]
-    assert outputs["half_twice"]["datatype"] == "FP16" and outputs["half_twice"]["data"] == [1.0, 2.0, 4.0, 6.0]
+    assert outputs["half_twice"]["datatype"] == "FP16" and outputs["half_twice"]["data"] == [
+        1.0,
+        2.0,
+        4.0,
+        6.0,
+    ]
     assert outputs["small_out"]["data"] == [0, 255]
 
 
@@ -278,7 +315,11 @@ def test_a_wrong_value_kind_for_a_typed_input_is_a_400_naming_the_datatype(model
     app = make_app(model_dirs["dtypes"])
     instances = {"instances": [{"flag": 1, "word": "a", "half": [1, 2], "small": 1}]}
     status, body = infer(app, instances)
-    assert status == 400 and body["error"]["field"] == "instances[*].flag" and body["error"]["expected"] == "BOOL"
+    assert (
+        status == 400
+        and body["error"]["field"] == "instances[*].flag"
+        and body["error"]["expected"] == "BOOL"
+    )
 
 
 def test_a_fixed_first_dim_is_enforced(model_dirs):
@@ -286,7 +327,11 @@ def test_a_fixed_first_dim_is_enforced(model_dirs):
     status, body = infer(app, {"instances": [[1, 1, 1, 1]] * 3})
     assert status == 200 and body == {"predictions": [4.0, 4.0, 4.0]}
     status, body = infer(app, {"instances": [[1, 1, 1, 1]] * 2})
-    assert status == 400 and "dim 0 must be 3" in body["error"]["message"] and body["error"]["expected"] == "[3, 4]"
+    assert (
+        status == 400
+        and "dim 0 must be 3" in body["error"]["message"]
+        and body["error"]["expected"] == "[3, 4]"
+    )
 
 
 def test_nan_in_outputs_is_encoded_as_null(model_dirs):
@@ -302,8 +347,14 @@ def test_nan_inputs_pass_when_the_manifest_allows_them(model_dirs):
 
 
 def test_onnxruntime_failures_caused_by_the_input_are_400s_not_500s(model_dirs):
-    status, body = infer(make_app(model_dirs["broadcast"]), {"inputs": {"p": [[1, 2, 3]] * 2, "q": [[1, 2, 3]] * 3}})
-    assert status == 400 and "Add" in body["error"]["message"] and "onnxruntime_src" not in body["error"]["message"]
+    status, body = infer(
+        make_app(model_dirs["broadcast"]), {"inputs": {"p": [[1, 2, 3]] * 2, "q": [[1, 2, 3]] * 3}}
+    )
+    assert (
+        status == 400
+        and "Add" in body["error"]["message"]
+        and "onnxruntime_src" not in body["error"]["message"]
+    )
     status, body = infer(make_app(model_dirs["embedding"]), {"instances": [1, 99]})
     assert status == 400 and "out of" in body["error"]["message"]
 
@@ -314,22 +365,36 @@ def test_sequence_of_map_outputs_serialize_as_lists_of_objects(model_dirs):
     assert status == 200
     assert body["predictions"][0]["label"] == 1
     assert body["predictions"][1]["probabilities"] == pytest.approx({"0": 0.9, "1": 0.1})
-    status, body = infer(app, {"inputs": [{"name": "probs", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.5]}]})
+    status, body = infer(
+        app, {"inputs": [{"name": "probs", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.5]}]}
+    )
     probabilities = body["outputs"][1]
     assert probabilities["shape"] == [1] and probabilities["data"] == [{"0": 0.5, "1": 0.5}]
     assert probabilities["datatype"] == "SEQ(MAP(INT64,TENSOR(FLOAT)))"
 
 
 MALFORMED = [
-    "null", "3", '"text"', "[]", '{"inputs": 5}', '{"inputs": "abc"}', '{"inputs": [{"name": "input"}]}',
+    "null",
+    "3",
+    '"text"',
+    "[]",
+    '{"inputs": 5}',
+    '{"inputs": "abc"}',
+    '{"inputs": [{"name": "input"}]}',
     '{"inputs": [{"name": 5, "shape": [1], "datatype": "FP32", "data": [1]}]}',
     '{"inputs": [{"name": "input", "shape": "1,64", "datatype": "FP32", "data": []}]}',
     '{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": {"a": 1}}]}',
     '{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [[1, [2]]]}]}',
     '{"inputs": [{"name": "input", "shape": [true, 64], "datatype": "FP32", "data": []}]}',
-    '{"inputs": [[1, 2], {"name": "input"}]}', '{"inputs": {"input": "x"}}', '{"inputs": {"input": null}}',
-    '{"instances": "x"}', '{"instances": [{"input": "x"}]}', '{"instances": [[1e400]]}', '{"instances": []}',
-    '{"instances": [[1, 2], {"input": 1}]}', '{"instances": [' * 5000 + "]" * 5000 + "}",
+    '{"inputs": [[1, 2], {"name": "input"}]}',
+    '{"inputs": {"input": "x"}}',
+    '{"inputs": {"input": null}}',
+    '{"instances": "x"}',
+    '{"instances": [{"input": "x"}]}',
+    '{"instances": [[1e400]]}',
+    '{"instances": []}',
+    '{"instances": [[1, 2], {"input": 1}]}',
+    '{"instances": [' * 5000 + "]" * 5000 + "}",
     '{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [1]}], "outputs": "label"}',
     '{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [1]}], "outputs": [5]}',
     '{"inputs": [{"name": "input", "shape": [0, 64], "datatype": "FP32", "data": []}], "outputs": [{}]}',

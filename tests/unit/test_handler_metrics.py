@@ -24,8 +24,11 @@ FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "inference"
 
 
 def emf_lines(captured: str) -> list[dict]:
-    return [line for line in (json.loads(text) for text in captured.splitlines() if text.startswith("{"))
-            if "_aws" in line]
+    return [
+        line
+        for line in (json.loads(text) for text in captured.splitlines() if text.startswith("{"))
+        if "_aws" in line
+    ]
 
 
 def metric_names(line: dict) -> set[str]:
@@ -62,7 +65,10 @@ def test_cold_start_and_model_load_time_come_only_with_the_first_invocation(app,
     first = emf_lines(capsys.readouterr().out)
     app.handle(DIGITS_REQUEST, FakeContext())
     second = emf_lines(capsys.readouterr().out)
-    assert sum("ColdStart" in line for line in first) == 1 and sum("ModelLoadTime" in line for line in first) == 1
+    assert (
+        sum("ColdStart" in line for line in first) == 1
+        and sum("ModelLoadTime" in line for line in first) == 1
+    )
     assert not any("ColdStart" in line or "ModelLoadTime" in line for line in second)
 
 
@@ -74,8 +80,12 @@ def test_provisioned_concurrency_suppresses_the_cold_start_metric(tmp_path, monk
 
 
 def test_a_batch_reports_its_rows_and_one_latency(app, capsys):
-    app.handle(sqs_event({"a": {"instances": DIGITS_ROWS[:3].tolist()}, "b": {"instances": DIGITS_ROWS[:2].tolist()}}),
-               FakeContext())
+    app.handle(
+        sqs_event(
+            {"a": {"instances": DIGITS_ROWS[:3].tolist()}, "b": {"instances": DIGITS_ROWS[:2].tolist()}}
+        ),
+        FakeContext(),
+    )
     lines = [line for line in emf_lines(capsys.readouterr().out) if "InferenceLatency" in line]
     assert len(lines) == 1 and lines[0]["BatchSize"] == [5.0] and len(lines[0]["InferenceLatency"]) == 1
 
@@ -99,17 +109,32 @@ def test_every_invocation_logs_request_id_batch_size_and_latency(app):
 
 
 def _import_handler(env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = ("import json, sys\n"
-            "from sls_inference import handler\n"
-            "print(json.dumps(handler.lambda_handler(json.loads(sys.stdin.read()), None)))\n")
-    return subprocess.run([sys.executable, "-c", code], input=json.dumps(DIGITS_REQUEST), capture_output=True,
-                          text=True, timeout=60, cwd=FUNCTION_DIR, env={**os.environ, **env})
+    code = (
+        "import json, sys\n"
+        "from sls_inference import handler\n"
+        "print(json.dumps(handler.lambda_handler(json.loads(sys.stdin.read()), None)))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(DIGITS_REQUEST),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=FUNCTION_DIR,
+        env={**os.environ, **env},
+    )
 
 
 def test_inside_a_lambda_runtime_the_model_loads_at_import_from_the_environment(tmp_path):
     model_dir = digits_dir(tmp_path)
-    done = _import_handler({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "SLS_MODEL_DIR": str(model_dir),
-                            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "AWS_LAMBDA_FUNCTION_NAME": "digits-fn"})
+    done = _import_handler(
+        {
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",
+            "SLS_MODEL_DIR": str(model_dir),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+            "AWS_LAMBDA_FUNCTION_NAME": "digits-fn",
+        }
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer["outputs"][0]["data"] == [7]
@@ -118,6 +143,8 @@ def test_inside_a_lambda_runtime_the_model_loads_at_import_from_the_environment(
 
 
 def test_inside_a_lambda_runtime_a_missing_model_fails_the_import(tmp_path):
-    done = _import_handler({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "SLS_MODEL_DIR": str(tmp_path / "nothing")})
+    done = _import_handler(
+        {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "SLS_MODEL_DIR": str(tmp_path / "nothing")}
+    )
     assert done.returncode != 0
     assert "ModelLoadError" in done.stderr and "model.json" in done.stderr

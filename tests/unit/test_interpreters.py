@@ -36,7 +36,9 @@ def machine(tmp_path, monkeypatch):
 def test_the_highest_installed_patch_of_pyenv_wins(machine):
     root, _ = machine
     for patch in ("3.12.1", "3.12.10", "3.12.9", "3.13.0"):
-        _fake_python(root / "versions" / patch / "bin" / "python", "3 13" if patch.startswith("3.13") else "3 12")
+        _fake_python(
+            root / "versions" / patch / "bin" / "python", "3 13" if patch.startswith("3.13") else "3 12"
+        )
     assert find_interpreter("3.12") == root / "versions" / "3.12.10" / "bin" / "python"
     assert find_interpreter("3.13") == root / "versions" / "3.13.0" / "bin" / "python"
 

@@ -39,11 +39,18 @@ def connect(server: RuntimeApiServer) -> http.client.HTTPConnection:
 
 
 def invocation(request_id: str = "req-1", event: bytes = b'{"x": 1}') -> Invocation:
-    return Invocation(request_id=request_id, event=event, function_arn="arn:aws:lambda:us-east-1:0:function:f",
-                      trace_id="Root=1-abc", timeout_s=3)
+    return Invocation(
+        request_id=request_id,
+        event=event,
+        function_arn="arn:aws:lambda:us-east-1:0:function:f",
+        trace_id="Root=1-abc",
+        timeout_s=3,
+    )
 
 
-def fetch_next(server: RuntimeApiServer) -> tuple[http.client.HTTPResponse, bytes, http.client.HTTPConnection]:
+def fetch_next(
+    server: RuntimeApiServer,
+) -> tuple[http.client.HTTPResponse, bytes, http.client.HTTPConnection]:
     conn = connect(server)
     conn.request("GET", NEXT)
     response = conn.getresponse()
@@ -51,7 +58,8 @@ def fetch_next(server: RuntimeApiServer) -> tuple[http.client.HTTPResponse, byte
 
 
 def test_next_blocks_until_an_event_is_queued_then_hands_it_out_with_lambdas_headers(
-        server: RuntimeApiServer) -> None:
+    server: RuntimeApiServer,
+) -> None:
     got: list[tuple[http.client.HTTPResponse, bytes]] = []
     thread = threading.Thread(target=lambda: got.append(fetch_next(server)[:2]))
     thread.start()
@@ -62,14 +70,17 @@ def test_next_blocks_until_an_event_is_queued_then_hands_it_out_with_lambdas_hea
     response, body = got[0]
     assert response.status == 200 and body == b'{"x": 1}'
     assert response.getheader("Lambda-Runtime-Aws-Request-Id") == "req-1"
-    assert response.getheader("Lambda-Runtime-Invoked-Function-Arn") == "arn:aws:lambda:us-east-1:0:function:f"
+    assert (
+        response.getheader("Lambda-Runtime-Invoked-Function-Arn") == "arn:aws:lambda:us-east-1:0:function:f"
+    )
     assert response.getheader("Lambda-Runtime-Trace-Id") == "Root=1-abc"
     assert int(response.getheader("Lambda-Runtime-Deadline-Ms") or 0) > 0
     assert server.state.init_done_at is not None
 
 
 def test_a_posted_response_finishes_the_invocation_on_the_same_kept_alive_connection(
-        server: RuntimeApiServer) -> None:
+    server: RuntimeApiServer,
+) -> None:
     inv = invocation()
     server.state.submit(inv)
     _, _, conn = fetch_next(server)
@@ -80,7 +91,8 @@ def test_a_posted_response_finishes_the_invocation_on_the_same_kept_alive_connec
 
 
 def test_an_error_without_the_error_type_header_is_unhandled_with_the_bodys_error_type(
-        server: RuntimeApiServer) -> None:
+    server: RuntimeApiServer,
+) -> None:
     inv = invocation()
     server.state.submit(inv)
     _, _, conn = fetch_next(server)
@@ -90,12 +102,18 @@ def test_an_error_without_the_error_type_header_is_unhandled_with_the_bodys_erro
     assert inv.function_error == "Unhandled" and inv.error_type == "ValueError" and inv.payload == body
 
 
-def test_an_error_body_that_is_not_lambda_json_is_wrapped_with_the_header_type(server: RuntimeApiServer) -> None:
+def test_an_error_body_that_is_not_lambda_json_is_wrapped_with_the_header_type(
+    server: RuntimeApiServer,
+) -> None:
     inv = invocation()
     server.state.submit(inv)
     _, _, conn = fetch_next(server)
-    conn.request("POST", f"{API_PREFIX}/invocation/req-1/error", body=b"it broke",
-                 headers={"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"})
+    conn.request(
+        "POST",
+        f"{API_PREFIX}/invocation/req-1/error",
+        body=b"it broke",
+        headers={"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"},
+    )
     assert conn.getresponse().status == 202
     assert json.loads(inv.payload) == {"errorMessage": "it broke", "errorType": "Runtime.Custom"}
     assert inv.function_error == "Unhandled"
@@ -111,17 +129,28 @@ def test_a_response_for_an_unknown_request_id_is_rejected(server: RuntimeApiServ
 
 def test_an_init_error_is_recorded_with_its_error_type(server: RuntimeApiServer) -> None:
     conn = connect(server)
-    body = json.dumps({"errorMessage": "Unable to import module 'app'", "errorType": "Runtime.ImportModuleError",
-                       "stackTrace": []}).encode()
-    conn.request("POST", f"{API_PREFIX}/init/error", body=body,
-                 headers={"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"})
+    body = json.dumps(
+        {
+            "errorMessage": "Unable to import module 'app'",
+            "errorType": "Runtime.ImportModuleError",
+            "stackTrace": [],
+        }
+    ).encode()
+    conn.request(
+        "POST",
+        f"{API_PREFIX}/init/error",
+        body=body,
+        headers={"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"},
+    )
     assert conn.getresponse().status == 202
     assert server.state.init_error is not None
     assert server.state.init_error.error_type == "Runtime.ImportModuleError"
     assert server.state.init_error.payload == body
 
 
-def test_every_response_carries_content_length_and_the_connection_stays_open(server: RuntimeApiServer) -> None:
+def test_every_response_carries_content_length_and_the_connection_stays_open(
+    server: RuntimeApiServer,
+) -> None:
     conn = connect(server)
     for _ in range(2):
         conn.request("GET", "/nowhere")

@@ -26,13 +26,27 @@ def layer(folder: Path, name: str, files: dict[str, str]) -> Artifact:
     return Artifact.from_zip("model-layer", name, folder / f"{name}.zip")
 
 
-def record(name: str = "fn", code: str = "c" * 64, layers: tuple[str, ...] = (), memory: int = 512,
-           environment: dict[str, str] | None = None) -> VersionRecord:
+def record(
+    name: str = "fn",
+    code: str = "c" * 64,
+    layers: tuple[str, ...] = (),
+    memory: int = 512,
+    environment: dict[str, str] | None = None,
+) -> VersionRecord:
     env = environment or {}
-    return VersionRecord(name=name, version=0, code_sha256=code, layer_sha256s=layers, handler="app.handler",
-                         runtime="python3.12", arch="x86_64", memory=memory, timeout=3, environment=env,
-                         fingerprint=fingerprint(code, layers, "app.handler", "python3.12", "x86_64", memory, 3,
-                                                 env, ""))
+    return VersionRecord(
+        name=name,
+        version=0,
+        code_sha256=code,
+        layer_sha256s=layers,
+        handler="app.handler",
+        runtime="python3.12",
+        arch="x86_64",
+        memory=memory,
+        timeout=3,
+        environment=env,
+        fingerprint=fingerprint(code, layers, "app.handler", "python3.12", "x86_64", memory, 3, env, ""),
+    )
 
 
 def test_an_artifact_is_stored_once_under_its_sha256(tmp_path: Path) -> None:
@@ -53,7 +67,8 @@ def test_an_artifact_whose_zip_changed_after_the_build_is_refused(tmp_path: Path
 
 
 def test_publishing_an_equal_version_changes_nothing_and_a_different_one_mints_the_next_number(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     state = LocalState(tmp_path)
     v1, changed1 = state.publish(record())
     again, changed_again = state.publish(record())
@@ -73,7 +88,8 @@ def test_an_environment_change_is_a_new_version(tmp_path: Path) -> None:
 
 
 def test_after_a_rollback_pushing_the_newest_again_moves_the_alias_back_without_a_new_version(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     state = LocalState(tmp_path)
     state.publish(record())
     state.publish(record(memory=1024))
@@ -105,7 +121,9 @@ def test_concurrent_publishes_never_mint_the_same_version(tmp_path: Path) -> Non
 
 def test_a_versions_opt_merges_layers_in_order_with_later_files_winning_as_hard_links(tmp_path: Path) -> None:
     state = LocalState(tmp_path / "state")
-    first = layer(tmp_path / "src", "first", {"python/shared.py": "WHO = 'first'\n", "python/only1.py": "X = 1\n"})
+    first = layer(
+        tmp_path / "src", "first", {"python/shared.py": "WHO = 'first'\n", "python/only1.py": "X = 1\n"}
+    )
     second = layer(tmp_path / "src", "second", {"python/shared.py": "WHO = 'second'\n", "model/m.json": "{}"})
     for artifact in (first, second):
         state.store_artifact(artifact)
@@ -121,5 +139,7 @@ def test_a_versions_opt_merges_layers_in_order_with_later_files_winning_as_hard_
 
 
 def test_a_record_survives_its_json_round_trip() -> None:
-    original = replace(record(layers=("a" * 64, "b" * 64), environment={"K": "V"}), version=3, created_at="now")
+    original = replace(
+        record(layers=("a" * 64, "b" * 64), environment={"K": "V"}), version=3, created_at="now"
+    )
     assert VersionRecord.from_json(original.to_json()) == original

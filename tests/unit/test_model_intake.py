@@ -71,8 +71,14 @@ def test_a_model_that_fails_the_checker_names_the_problem(tmp_path):
 
 def test_external_data_without_its_file_names_the_missing_file(tmp_path):
     path = tmp_path / "big.onnx"
-    onnx.save(_matmul_model(np.ones((64, 64), np.float32)), path, save_as_external_data=True,
-              all_tensors_to_one_file=True, location="big.weights", size_threshold=0)
+    onnx.save(
+        _matmul_model(np.ones((64, 64), np.float32)),
+        path,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="big.weights",
+        size_threshold=0,
+    )
     (tmp_path / "big.weights").unlink()
     with pytest.raises(ModelError, match="big.weights"):
         inspect_model(path)
@@ -81,8 +87,9 @@ def test_external_data_without_its_file_names_the_missing_file(tmp_path):
 def test_external_data_is_merged_into_one_file_for_the_layer(tmp_path):
     weights = np.arange(64 * 8, dtype=np.float32).reshape(64, 8)
     path = tmp_path / "big.onnx"
-    onnx.save(_matmul_model(weights), path, save_as_external_data=True, location="big.weights",
-              size_threshold=0)
+    onnx.save(
+        _matmul_model(weights), path, save_as_external_data=True, location="big.weights", size_threshold=0
+    )
     info = inspect_model(path)
     assert info.external_data == (tmp_path / "big.weights",)
     merged = single_file_model(info, tmp_path / "out" / "merged.onnx")

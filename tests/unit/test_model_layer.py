@@ -52,8 +52,10 @@ def test_the_layer_holds_exactly_the_model_and_its_manifest_under_model(tmp_path
         "sha256": digits_info.sha256,
         "size_bytes": DIGITS.stat().st_size,
         "opset": digits_info.opset,
-        "signature": {"inputs": [s.to_json() for s in digits_info.inputs],
-                      "outputs": [s.to_json() for s in digits_info.outputs]},
+        "signature": {
+            "inputs": [s.to_json() for s in digits_info.inputs],
+            "outputs": [s.to_json() for s in digits_info.outputs],
+        },
         "compression": {"method": "none"},
         "session_config": {},
     }
@@ -83,10 +85,18 @@ def test_the_same_model_gives_the_same_zip_in_another_folder(tmp_path, digits_in
 
 def test_extra_fields_replace_the_defaults_but_not_the_identity_fields():
     manifest = model_manifest(
-        name="m", sha256="ab" * 32, size_bytes=10, opset={"ai.onnx.ml": 3, "": 17},
-        inputs=[TensorSpec("x", "float32", (None, 4))], outputs=[TensorSpec("y", "float32", (None,))],
-        extra={"compression": {"method": "int8-weight", "bits": 8},
-               "session_config": {"session.disable_quant_qdq": "1"}, "sha256": "forged", "notes": "kept"},
+        name="m",
+        sha256="ab" * 32,
+        size_bytes=10,
+        opset={"ai.onnx.ml": 3, "": 17},
+        inputs=[TensorSpec("x", "float32", (None, 4))],
+        outputs=[TensorSpec("y", "float32", (None,))],
+        extra={
+            "compression": {"method": "int8-weight", "bits": 8},
+            "session_config": {"session.disable_quant_qdq": "1"},
+            "sha256": "forged",
+            "notes": "kept",
+        },
     )
     assert manifest["compression"] == {"method": "int8-weight", "bits": 8}
     assert manifest["session_config"] == {"session.disable_quant_qdq": "1"}
@@ -115,11 +125,23 @@ def test_a_model_changed_since_it_was_inspected_is_refused(tmp_path, digits_info
 @pytest.mark.parametrize("name", ["", "../evil", "has space", "-leading", "x" * 65])
 def test_names_that_cannot_name_a_layer_file_are_refused(tmp_path, digits_info, name):
     with pytest.raises(PackagingError, match="cannot name a layer"):
-        build_model_layer(DIGITS, name, tmp_path, inputs=digits_info.inputs, outputs=digits_info.outputs,
-                          opset=digits_info.opset)
+        build_model_layer(
+            DIGITS,
+            name,
+            tmp_path,
+            inputs=digits_info.inputs,
+            outputs=digits_info.outputs,
+            opset=digits_info.opset,
+        )
 
 
 def test_a_missing_model_file_is_reported(tmp_path, digits_info):
     with pytest.raises(PackagingError, match="does not exist"):
-        build_model_layer(tmp_path / "nope.onnx", "digits", tmp_path, inputs=digits_info.inputs,
-                          outputs=digits_info.outputs, opset=digits_info.opset)
+        build_model_layer(
+            tmp_path / "nope.onnx",
+            "digits",
+            tmp_path,
+            inputs=digits_info.inputs,
+            outputs=digits_info.outputs,
+            opset=digits_info.opset,
+        )

@@ -29,8 +29,10 @@ def test_an_unknown_architecture_is_refused():
 
 
 def test_a_failing_pip_raises_with_its_last_lines_and_a_hint():
-    script = "import sys; print('\\n'.join(f'line {i}' for i in range(40))); " \
-             "print('ERROR: No matching distribution found for onnxruntime==9.9'); sys.exit(1)"
+    script = (
+        "import sys; print('\\n'.join(f'line {i}' for i in range(40))); "
+        "print('ERROR: No matching distribution found for onnxruntime==9.9'); sys.exit(1)"
+    )
     with pytest.raises(PackagingError) as caught:
         run_pip([sys.executable, "-c", script], "installing things")
     message = caught.value.message
@@ -46,11 +48,14 @@ def test_a_successful_run_returns_the_output_and_command():
     assert result.command[0] == sys.executable and result.seconds >= 0
 
 
-@pytest.mark.parametrize(("output", "expected"), [
-    ("Could not find a version that satisfies the requirement numpy==0.1", "no binary wheel"),
-    ("NewConnectionError: Failed to establish a new connection", "could not reach the package index"),
-    ("ResolutionImpossible: for help visit", "pinned versions conflict"),
-])
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Could not find a version that satisfies the requirement numpy==0.1", "no binary wheel"),
+        ("NewConnectionError: Failed to establish a new connection", "could not reach the package index"),
+        ("ResolutionImpossible: for help visit", "pinned versions conflict"),
+    ],
+)
 def test_hints_follow_the_kind_of_failure(output, expected):
     assert expected in pip_failure_hint(output)
 
@@ -61,4 +66,6 @@ def test_an_unknown_failure_hints_at_the_command_to_rerun():
 
 def test_a_missing_requirements_file_is_reported_before_pip_runs(tmp_path):
     with pytest.raises(PackagingError, match="does not exist"):
-        pip_install_for_platform(tmp_path / "requirements.txt", tmp_path / "t", arch="x86_64", python_version="3.12")
+        pip_install_for_platform(
+            tmp_path / "requirements.txt", tmp_path / "t", arch="x86_64", python_version="3.12"
+        )

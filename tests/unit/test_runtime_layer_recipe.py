@@ -41,7 +41,8 @@ from sls_deploy.package.zips import zip_directory
 from sls_deploy.resources import function_package_dir, runtime_recipe_dir
 
 HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
-    platform.machine().lower(), platform.machine())
+    platform.machine().lower(), platform.machine()
+)
 OTHER_ARCH = "arm64" if HOST_ARCH == "x86_64" else "x86_64"
 NUMPY_CORE = next((Path(numpy.__file__).parent / "_core").glob("_multiarray_umath.*.so"))
 ORT_BINDING = next((Path(onnxruntime.__file__).parent / "capi").glob("onnxruntime_pybind11_state*.so"))
@@ -61,15 +62,22 @@ def test_every_shipped_slim_rule_says_what_it_removes_and_why():
 
 
 def test_every_shipped_requirement_is_pinned_to_an_exact_version():
-    lines = [line.split("#")[0].strip() for line in (runtime_recipe_dir() / "requirements.txt").read_text().splitlines()]
+    lines = [
+        line.split("#")[0].strip()
+        for line in (runtime_recipe_dir() / "requirements.txt").read_text().splitlines()
+    ]
     requirements = [line for line in lines if line]
     assert {"onnxruntime==1.32.0", "aws-lambda-powertools==3.37.0"} <= set(requirements)
-    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in requirements), requirements
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in requirements), (
+        requirements
+    )
 
 
 def test_rules_without_a_reason_or_reaching_outside_the_layer_are_refused(tmp_path):
     (tmp_path / "no-why.toml").write_text('[[remove]]\nname = "x"\npaths = ["a"]\n')
-    (tmp_path / "escape.toml").write_text('[[remove]]\nname = "x"\npaths = ["../etc"]\nwhy = "no reason at all, really"\n')
+    (tmp_path / "escape.toml").write_text(
+        '[[remove]]\nname = "x"\npaths = ["../etc"]\nwhy = "no reason at all, really"\n'
+    )
     with pytest.raises(PackagingError, match="needs `name`, `paths`"):
         load_slim_rules(tmp_path / "no-why.toml")
     with pytest.raises(PackagingError, match="outside the layer"):
@@ -90,7 +98,10 @@ def test_the_recipe_hash_changes_with_every_input_and_only_then(tmp_path):
     assert requirements_changed not in (base, slim_changed)
     (recipe / COLDSTART_PROBE_NAME).write_text((recipe / COLDSTART_PROBE_NAME).read_text() + "\n# tweak\n")
     assert recipe_hash("x86_64", "3.12", recipe) not in (base, slim_changed, requirements_changed)
-    assert runtime_layer_dir(tmp_path, "x86_64", "3.12", recipe).name == f"runtime-x86_64-py3.12-{recipe_hash('x86_64', '3.12', recipe)[:12]}"
+    assert (
+        runtime_layer_dir(tmp_path, "x86_64", "3.12", recipe).name
+        == f"runtime-x86_64-py3.12-{recipe_hash('x86_64', '3.12', recipe)[:12]}"
+    )
 
 
 def _fake_site(root: Path) -> Path:
@@ -127,20 +138,29 @@ def test_the_shipped_rules_remove_tools_tests_stubs_and_records_but_keep_licence
     site = _fake_site(tmp_path / "python")
     apply_slim_rules(site, load_slim_rules(runtime_recipe_dir() / "slim.toml"), measure_zipped=False)
     assert _remaining(site) == {
-        "onnxruntime/__init__.py", "onnxruntime/capi/_pybind_state.py", "onnxruntime/ThirdPartyNotices.txt",
-        "numpy/__init__.py", "numpy/_pytesttester.py", "numpy-2.4.6.dist-info/METADATA",
+        "onnxruntime/__init__.py",
+        "onnxruntime/capi/_pybind_state.py",
+        "onnxruntime/ThirdPartyNotices.txt",
+        "numpy/__init__.py",
+        "numpy/_pytesttester.py",
+        "numpy-2.4.6.dist-info/METADATA",
         "numpy-2.4.6.dist-info/licenses/LICENSE.txt",
     }
 
 
 def test_each_file_counts_once_for_the_first_rule_that_removes_it(tmp_path):
     site = _fake_site(tmp_path / "python")
-    rules = [SlimRule("numpy core", ("numpy/_core", "numpy/_core/tests"), "why"),
-             SlimRule("all tests", ("**/tests",), "why"),
-             SlimRule("nothing", ("does/not/exist",), "why")]
+    rules = [
+        SlimRule("numpy core", ("numpy/_core", "numpy/_core/tests"), "why"),
+        SlimRule("all tests", ("**/tests",), "why"),
+        SlimRule("nothing", ("does/not/exist",), "why"),
+    ]
     savings = apply_slim_rules(site, rules, measure_zipped=False).savings
     assert [(s.name, s.files, s.unzipped_bytes) for s in savings] == [
-        ("numpy core", 3, 400 + 3 + 900), ("all tests", 0, 0), ("nothing", 0, 0)]
+        ("numpy core", 3, 400 + 3 + 900),
+        ("all tests", 0, 0),
+        ("nothing", 0, 0),
+    ]
 
 
 def test_the_zipped_saving_is_exactly_what_the_removed_files_took_in_the_zip(tmp_path):
@@ -201,8 +221,9 @@ def test_a_built_layer_is_taken_from_the_cache_without_running_pip(tmp_path):
     recipe = _copy_recipe(tmp_path)
     zip_path = _seed_cache(tmp_path / "cache", recipe)
     messages: list[str] = []
-    artifact = build_runtime_layer("x86_64", "3.12", tmp_path / "cache", progress=messages.append,
-                                   recipe_dir=recipe)
+    artifact = build_runtime_layer(
+        "x86_64", "3.12", tmp_path / "cache", progress=messages.append, recipe_dir=recipe
+    )
     assert artifact.zip_path == zip_path and artifact.sha256 == "c" * 64 and artifact.unzipped_bytes == 6
     assert artifact.kind == "runtime-layer" and artifact.name == "runtime-x86_64-py312"
     assert len(messages) == 1 and "cached" in messages[0]
@@ -219,8 +240,10 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path):
     assert not list((tmp_path / "cache" / "layers").glob(".build-*"))  # no leftovers
 
 
-@pytest.mark.parametrize(("arch", "version", "match"), [("sparc", "3.12", "unknown architecture"),
-                                                        ("x86_64", "3", "not of the form")])
+@pytest.mark.parametrize(
+    ("arch", "version", "match"),
+    [("sparc", "3.12", "unknown architecture"), ("x86_64", "3", "not of the form")],
+)
 def test_an_unknown_target_is_refused_before_anything_is_built(tmp_path, arch, version, match):
     with pytest.raises(PackagingError, match=match):
         build_runtime_layer(arch, version, tmp_path)
@@ -248,16 +271,25 @@ def _module_imports(path: Path) -> set[str]:
 def test_the_cold_start_probe_imports_every_layer_module_the_function_imports():
     probe = _module_imports(runtime_recipe_dir() / COLDSTART_PROBE_NAME)
     function = set().union(*(_module_imports(f) for f in function_package_dir().glob("*.py")))
-    from_layer = {name for name in function
-                  if name.split(".")[0] not in sys.stdlib_module_names and name != "__future__"}
+    from_layer = {
+        name
+        for name in function
+        if name.split(".")[0] not in sys.stdlib_module_names and name != "__future__"
+    }
     assert {"numpy", "onnxruntime", "aws_lambda_powertools.logging"} <= from_layer
     assert from_layer <= probe, from_layer - probe
 
 
 def test_the_probe_lists_the_layer_files_a_cold_start_loads_and_nothing_outside():
-    modules = probe_cold_start_modules(Path(sys.executable), SITE_PACKAGES, runtime_recipe_dir() / COLDSTART_PROBE_NAME)
-    assert {"numpy/__init__.py", "onnxruntime/__init__.py", "aws_lambda_powertools/logging/logger.py",
-            "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py"} <= set(modules)
+    modules = probe_cold_start_modules(
+        Path(sys.executable), SITE_PACKAGES, runtime_recipe_dir() / COLDSTART_PROBE_NAME
+    )
+    assert {
+        "numpy/__init__.py",
+        "onnxruntime/__init__.py",
+        "aws_lambda_powertools/logging/logger.py",
+        "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py",
+    } <= set(modules)
     assert all(m.endswith(".py") and not m.startswith(("/", "..")) for m in modules)
     assert not any(m.startswith(("numpy/f2py/", "aws_lambda_powertools/event_handler/")) for m in modules)
     assert list(modules) == sorted(modules)
@@ -288,14 +320,18 @@ def test_bytecode_is_compiled_unchecked_hash_for_the_listed_modules_only_naming_
     assert int.from_bytes(data[4:8], "little") == 0b01  # hash-based, source not checked
     assert f"{LAMBDA_LAYER_PYTHON_DIR}/pkg/sub/mod.py".encode() in data  # not the build folder
     assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.pyc")) == [
-        f"pkg/__pycache__/__init__.{CACHE_TAG}.pyc", f"pkg/sub/__pycache__/mod.{CACHE_TAG}.pyc"]
+        f"pkg/__pycache__/__init__.{CACHE_TAG}.pyc",
+        f"pkg/sub/__pycache__/mod.{CACHE_TAG}.pyc",
+    ]
 
 
 def test_compiling_again_in_another_folder_gives_the_same_bytes(tmp_path):
     sites = [_pure_site(tmp_path / name / "python") for name in ("one", "two")]
     for site in sites:
         compile_bytecode(Path(sys.executable), site, ["pkg/__init__.py", "pkg/sub/mod.py"])
-    first, second = ({p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*.pyc")} for site in sites)
+    first, second = (
+        {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*.pyc")} for site in sites
+    )
     assert first == second and len(first) == 2
 
 
@@ -313,8 +349,9 @@ def no_interpreters(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
 
 
-def test_without_an_interpreter_of_the_target_version_the_layer_gets_no_bytecode_and_says_why(tmp_path,
-                                                                                              no_interpreters):
+def test_without_an_interpreter_of_the_target_version_the_layer_gets_no_bytecode_and_says_why(
+    tmp_path, no_interpreters
+):
     site = _pure_site(tmp_path / "python")
     messages: list[str] = []
     report = add_cold_start_bytecode(site, "x86_64", "3.12", runtime_recipe_dir(), (), messages.append)
@@ -324,11 +361,29 @@ def test_without_an_interpreter_of_the_target_version_the_layer_gets_no_bytecode
 
 
 def test_sizes_round_trip_the_bytecode_report_and_older_records_read_without_one():
-    report = BytecodeReport(status="compiled", reason="", interpreter="3.12.1", cache_tag="cpython-312", files=3,
-                            unzipped_bytes=300, zipped_bytes=120)
-    sizes = RuntimeLayerSizes(arch="x86_64", python_version="3.12", recipe_hash="h", sha256="s",
-                              naive_unzipped_bytes=10, naive_zipped_bytes=5, unzipped_bytes=8, zipped_bytes=4,
-                              rules=(), packages={}, build_seconds={}, bytecode=report)
+    report = BytecodeReport(
+        status="compiled",
+        reason="",
+        interpreter="3.12.1",
+        cache_tag="cpython-312",
+        files=3,
+        unzipped_bytes=300,
+        zipped_bytes=120,
+    )
+    sizes = RuntimeLayerSizes(
+        arch="x86_64",
+        python_version="3.12",
+        recipe_hash="h",
+        sha256="s",
+        naive_unzipped_bytes=10,
+        naive_zipped_bytes=5,
+        unzipped_bytes=8,
+        zipped_bytes=4,
+        rules=(),
+        packages={},
+        build_seconds={},
+        bytecode=report,
+    )
     assert RuntimeLayerSizes.from_json(json.loads(json.dumps(sizes.to_json()))) == sizes
     old = {k: v for k, v in sizes.to_json().items() if k != "bytecode"}
     assert RuntimeLayerSizes.from_json(old).bytecode is None
@@ -341,8 +396,14 @@ def test_a_layer_cached_without_bytecode_for_want_of_an_interpreter_is_rebuilt_o
     _seed_cache(tmp_path / "cache", recipe, HOST_PYTHON, bytecode_status="no-interpreter")
     messages: list[str] = []
     with pytest.raises(PackagingError, match="pip failed"):
-        build_runtime_layer("x86_64", HOST_PYTHON, tmp_path / "cache", progress=messages.append,
-                            recipe_dir=recipe, python=sys.executable)
+        build_runtime_layer(
+            "x86_64",
+            HOST_PYTHON,
+            tmp_path / "cache",
+            progress=messages.append,
+            recipe_dir=recipe,
+            python=sys.executable,
+        )
     assert "rebuilding the cached layer with bytecode" in messages[0]
 
 
@@ -350,6 +411,7 @@ def test_a_layer_cached_without_bytecode_for_want_of_an_interpreter_is_rebuilt_o
 def test_other_cached_layers_are_used_as_they_are(tmp_path, status):
     recipe = _copy_recipe(tmp_path)
     zip_path = _seed_cache(tmp_path / "cache", recipe, HOST_PYTHON, bytecode_status=status)
-    artifact = build_runtime_layer("x86_64", HOST_PYTHON, tmp_path / "cache", recipe_dir=recipe,
-                                   python=sys.executable)
+    artifact = build_runtime_layer(
+        "x86_64", HOST_PYTHON, tmp_path / "cache", recipe_dir=recipe, python=sys.executable
+    )
     assert artifact.zip_path == zip_path

@@ -44,8 +44,11 @@ def test_the_same_tree_zips_to_the_same_sha256_even_with_other_timestamps_and_fo
 
 def test_entries_are_sorted_by_name_whatever_order_they_are_given_in(tmp_path):
     root = _tree(tmp_path / "src")
-    pairs = [(root / "pkg" / "sub" / "b.py", "z/b.py"), (root / "pkg" / "a.txt", "a.txt"),
-             (root / "pkg" / "__init__.py", "m/__init__.py")]
+    pairs = [
+        (root / "pkg" / "sub" / "b.py", "z/b.py"),
+        (root / "pkg" / "a.txt", "a.txt"),
+        (root / "pkg" / "__init__.py", "m/__init__.py"),
+    ]
     write_deterministic_zip(pairs, tmp_path / "forward.zip")
     write_deterministic_zip(list(reversed(pairs)), tmp_path / "reversed.zip")
     with zipfile.ZipFile(tmp_path / "forward.zip") as zf:
@@ -61,7 +64,12 @@ def test_timestamps_are_fixed_and_modes_are_0644_or_0755_for_executables(tmp_pat
         infos = {info.filename: info for info in zf.infolist()}
     assert {info.date_time for info in infos.values()} == {FIXED_DATE_TIME}
     modes = {name: stat.S_IMODE(info.external_attr >> 16) for name, info in infos.items()}
-    assert modes == {"pkg/__init__.py": 0o644, "pkg/a.txt": 0o644, "pkg/sub/b.py": 0o644, "pkg/tool.sh": 0o755}
+    assert modes == {
+        "pkg/__init__.py": 0o644,
+        "pkg/a.txt": 0o644,
+        "pkg/sub/b.py": 0o644,
+        "pkg/tool.sh": 0o755,
+    }
 
 
 def test_bytecode_and_caches_are_left_out(tmp_path):
@@ -75,7 +83,10 @@ def test_a_layer_that_ships_bytecode_can_keep_pycache_while_the_default_still_dr
     (root / ".DS_Store").write_text("finder")
     zip_directory(root, tmp_path / "plain.zip")
     zip_directory(root, tmp_path / "with-bytecode.zip", include_bytecode=True)
-    with zipfile.ZipFile(tmp_path / "plain.zip") as plain, zipfile.ZipFile(tmp_path / "with-bytecode.zip") as full:
+    with (
+        zipfile.ZipFile(tmp_path / "plain.zip") as plain,
+        zipfile.ZipFile(tmp_path / "with-bytecode.zip") as full,
+    ):
         extra = sorted(set(full.namelist()) - set(plain.namelist()))
         assert set(plain.namelist()) <= set(full.namelist())
     assert extra == ["pkg/__pycache__/__init__.cpython-312.pyc", "pkg/stray.pyc"]

@@ -39,9 +39,14 @@ class ModelInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": str(self.path), "sha256": self.sha256, "size_bytes": self.size_bytes,
-            "ir_version": self.ir_version, "opset": self.opset, "producer": self.producer,
-            "graph_name": self.graph_name, "inputs": [s.to_json() for s in self.inputs],
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "ir_version": self.ir_version,
+            "opset": self.opset,
+            "producer": self.producer,
+            "graph_name": self.graph_name,
+            "inputs": [s.to_json() for s in self.inputs],
             "outputs": [s.to_json() for s in self.outputs],
             "external_data": [str(p) for p in self.external_data],
         }
@@ -51,13 +56,17 @@ def _parse(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, RuntimeWarning, ValueError, OSError) as exc:
-        raise ModelError(f"{path} is not a readable ONNX model: {exc}",
-                         "check that the file is a complete .onnx export (re-export or re-download it)") from exc
+        raise ModelError(
+            f"{path} is not a readable ONNX model: {exc}",
+            "check that the file is a complete .onnx export (re-export or re-download it)",
+        ) from exc
     # Protobuf decodes many non-ONNX byte strings into a mostly empty message; a real model has an IR
     # version and a graph with at least one output.
     if model.ir_version <= 0 or not model.graph.output:
-        raise ModelError(f"{path} is not an ONNX model (no IR version or graph outputs found)",
-                         "pass a file exported with torch.onnx.export, skl2onnx, tf2onnx or onnx.save")
+        raise ModelError(
+            f"{path} is not an ONNX model (no IR version or graph outputs found)",
+            "pass a file exported with torch.onnx.export, skl2onnx, tf2onnx or onnx.save",
+        )
     return model
 
 
@@ -82,7 +91,9 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
     """Check `path` and return its ModelInfo; raises ModelError saying what is wrong and how to fix it."""
     model_path = Path(path)
     if not model_path.exists():
-        raise ModelError(f"model file {model_path} does not exist", "check the path (it is relative to the current folder)")
+        raise ModelError(
+            f"model file {model_path} does not exist", "check the path (it is relative to the current folder)"
+        )
     if not model_path.is_file():
         raise ModelError(f"{model_path} is not a file", "pass the .onnx file itself, not its folder")
     model = _parse(model_path)
@@ -92,16 +103,21 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
         onnx.checker.check_model(str(model_path))
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
-        raise ModelError(f"{model_path} fails the ONNX checker: {first}",
-                         "re-export the model with a current exporter and opset") from exc
+        raise ModelError(
+            f"{model_path} fails the ONNX checker: {first}",
+            "re-export the model with a current exporter and opset",
+        ) from exc
     import onnxruntime as ort  # heavy; imported only once a file is worth loading
 
     try:
-        session = ort.InferenceSession(str(model_path), sess_options=session_options(None),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(model_path), sess_options=session_options(None), providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises Fail / InvalidGraph / NotImplemented with a message
-        raise ModelError(f"onnxruntime {ort.__version__} cannot load {model_path}: {str(exc).strip()[:400]}",
-                         "check the opset and operators the model uses against onnxruntime's support") from exc
+        raise ModelError(
+            f"onnxruntime {ort.__version__} cannot load {model_path}: {str(exc).strip()[:400]}",
+            "check the opset and operators the model uses against onnxruntime's support",
+        ) from exc
     size = model_path.stat().st_size + sum(p.stat().st_size for p in external)
     return ModelInfo(
         path=model_path.resolve(),

@@ -40,12 +40,15 @@ def _conform(name: str, array: np.ndarray, spec: TensorSpec, source: str) -> np.
         if array.dtype.kind in "fiub" and not (array.dtype.kind == "f" and want.kind in "iub"):
             array = array.astype(want)
         else:
-            raise SampleError(f"{source}: sample '{name}' has dtype {array.dtype}, the model expects {spec.dtype}",
-                              f"save the samples as {spec.dtype}")
+            raise SampleError(
+                f"{source}: sample '{name}' has dtype {array.dtype}, the model expects {spec.dtype}",
+                f"save the samples as {spec.dtype}",
+            )
     if not spec.accepts_shape(array.shape):
-        raise SampleError(f"{source}: sample '{name}' has shape {list(array.shape)}, "
-                          f"the model expects {spec.shape_text()}",
-                          "stack samples along the first (batch) axis with the model's other dimensions")
+        raise SampleError(
+            f"{source}: sample '{name}' has shape {list(array.shape)}, the model expects {spec.shape_text()}",
+            "stack samples along the first (batch) axis with the model's other dimensions",
+        )
     return array
 
 
@@ -59,8 +62,11 @@ def _from_json(path: Path, specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarra
     try:
         return dict(decode_request(body, specs, ()).feeds)
     except RequestError as exc:
-        raise SampleError(f"{path}: {exc.message}", "write the samples in a request format sls-deploy accepts "
-                          "(Open Inference Protocol v2 or {\"instances\": [...]})") from exc
+        raise SampleError(
+            f"{path}: {exc.message}",
+            "write the samples in a request format sls-deploy accepts "
+            '(Open Inference Protocol v2 or {"instances": [...]})',
+        ) from exc
 
 
 def load_samples(path: str | Path, specs: tuple[TensorSpec, ...]) -> Samples:
@@ -79,10 +85,14 @@ def load_samples(path: str | Path, specs: tuple[TensorSpec, ...]) -> Samples:
         elif suffix == ".json":
             raw = _from_json(sample_path, specs)
         else:
-            raise SampleError(f"{sample_path}: unknown sample format {suffix or '(no suffix)'}",
-                              "use .npz (one array per input name), .npy (single-input models) or .json")
+            raise SampleError(
+                f"{sample_path}: unknown sample format {suffix or '(no suffix)'}",
+                "use .npz (one array per input name), .npy (single-input models) or .json",
+            )
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise SampleError(f"{sample_path} cannot be read as {suffix}: {exc}", "re-save it with numpy") from exc
+        raise SampleError(
+            f"{sample_path} cannot be read as {suffix}: {exc}", "re-save it with numpy"
+        ) from exc
     if len(specs) == 1 and len(raw) == 1:
         raw = {specs[0].name: next(iter(raw.values()))}
     names = {spec.name for spec in specs}
@@ -91,7 +101,8 @@ def load_samples(path: str | Path, specs: tuple[TensorSpec, ...]) -> Samples:
     if missing or unknown:
         raise SampleError(
             f"{sample_path}: sample names {sorted(raw)} do not match the model inputs {sorted(names)}",
-            "name each array after the model input it feeds (np.savez(path, **{name: array}))")
+            "name each array after the model input it feeds (np.savez(path, **{name: array}))",
+        )
     arrays = {spec.name: _conform(spec.name, raw[spec.name], spec, str(sample_path)) for spec in specs}
     rows = {a.shape[0] if a.ndim else 1 for a in arrays.values()}
     return Samples(arrays=arrays, source=str(sample_path), rows=min(rows))

@@ -24,9 +24,21 @@ class Artifact:
 
     @classmethod
     def from_zip(cls, kind: ArtifactKind, name: str, zip_path: Path) -> Artifact:
-        return cls(kind=kind, name=name, zip_path=zip_path, sha256=sha256_file(zip_path),
-                   zipped_bytes=zip_path.stat().st_size, unzipped_bytes=unzipped_size(zip_path))
+        return cls(
+            kind=kind,
+            name=name,
+            zip_path=zip_path,
+            sha256=sha256_file(zip_path),
+            zipped_bytes=zip_path.stat().st_size,
+            unzipped_bytes=unzipped_size(zip_path),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "path": str(self.zip_path), "sha256": self.sha256,
-                "zipped_bytes": self.zipped_bytes, "unzipped_bytes": self.unzipped_bytes}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "path": str(self.zip_path),
+            "sha256": self.sha256,
+            "zipped_bytes": self.zipped_bytes,
+            "unzipped_bytes": self.unzipped_bytes,
+        }

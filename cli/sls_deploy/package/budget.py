@@ -31,8 +31,13 @@ class ArtifactBudget:
     needs_s3: bool  # zipped size above the direct-upload limit
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "unzipped_bytes": self.unzipped_bytes,
-                "zipped_bytes": self.zipped_bytes, "needs_s3": self.needs_s3}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "unzipped_bytes": self.unzipped_bytes,
+            "zipped_bytes": self.zipped_bytes,
+            "needs_s3": self.needs_s3,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,11 @@ class BudgetReport:
     def problems(self) -> list[str]:
         found = []
         if not self.fits_unzipped:
-            found.append(f"function code + layers unzipped are {mib(self.total_unzipped_bytes)}, over Lambda's "
-                         f"{mib(self.max_unzipped_bytes)} ({self.max_unzipped_bytes:,} bytes) by "
-                         f"{mib(-self.headroom_bytes)}")
+            found.append(
+                f"function code + layers unzipped are {mib(self.total_unzipped_bytes)}, over Lambda's "
+                f"{mib(self.max_unzipped_bytes)} ({self.max_unzipped_bytes:,} bytes) by "
+                f"{mib(-self.headroom_bytes)}"
+            )
         if not self.fits_layers:
             found.append(f"{self.layer_count} layers, Lambda allows at most {self.max_layers}")
         return found
@@ -81,30 +88,49 @@ class BudgetReport:
         lines = [f"  {'name':<{width}}  {'kind':<13}  {'unzipped':>11}  {'zipped':>11}"]
         for a in self.artifacts:
             upload = "  (via S3)" if a.needs_s3 else ""
-            lines.append(f"  {a.name:<{width}}  {a.kind:<13}  {mib(a.unzipped_bytes):>11}  "
-                         f"{mib(a.zipped_bytes):>11}{upload}")
-        lines.append(f"  {'total':<{width}}  {'':<13}  {mib(self.total_unzipped_bytes):>11}  "
-                     f"{mib(sum(a.zipped_bytes for a in self.artifacts)):>11}")
+            lines.append(
+                f"  {a.name:<{width}}  {a.kind:<13}  {mib(a.unzipped_bytes):>11}  "
+                f"{mib(a.zipped_bytes):>11}{upload}"
+            )
+        lines.append(
+            f"  {'total':<{width}}  {'':<13}  {mib(self.total_unzipped_bytes):>11}  "
+            f"{mib(sum(a.zipped_bytes for a in self.artifacts)):>11}"
+        )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "artifacts": [a.to_json() for a in self.artifacts],
-                "total_unzipped_bytes": self.total_unzipped_bytes, "max_unzipped_bytes": self.max_unzipped_bytes,
-                "headroom_bytes": self.headroom_bytes, "layer_count": self.layer_count,
-                "max_layers": self.max_layers, "needs_s3": list(self.needs_s3),
-                "max_direct_upload_zipped_bytes": limits.MAX_DIRECT_UPLOAD_ZIPPED_BYTES}
+        return {
+            "ok": self.ok,
+            "artifacts": [a.to_json() for a in self.artifacts],
+            "total_unzipped_bytes": self.total_unzipped_bytes,
+            "max_unzipped_bytes": self.max_unzipped_bytes,
+            "headroom_bytes": self.headroom_bytes,
+            "layer_count": self.layer_count,
+            "max_layers": self.max_layers,
+            "needs_s3": list(self.needs_s3),
+            "max_direct_upload_zipped_bytes": limits.MAX_DIRECT_UPLOAD_ZIPPED_BYTES,
+        }
 
 
 def budget_report(artifacts: Sequence[Artifact]) -> BudgetReport:
     """Measure `artifacts` (function code and layers of one function) against Lambda's limits; never raises."""
-    rows = tuple(ArtifactBudget(kind=a.kind, name=a.name, unzipped_bytes=a.unzipped_bytes,
-                                zipped_bytes=a.zipped_bytes,
-                                needs_s3=a.zipped_bytes > limits.MAX_DIRECT_UPLOAD_ZIPPED_BYTES)
-                 for a in artifacts)
-    return BudgetReport(artifacts=rows, total_unzipped_bytes=sum(a.unzipped_bytes for a in artifacts),
-                        max_unzipped_bytes=limits.MAX_UNZIPPED_BYTES,
-                        layer_count=sum(1 for a in artifacts if a.kind.endswith("-layer")),
-                        max_layers=limits.MAX_LAYERS)
+    rows = tuple(
+        ArtifactBudget(
+            kind=a.kind,
+            name=a.name,
+            unzipped_bytes=a.unzipped_bytes,
+            zipped_bytes=a.zipped_bytes,
+            needs_s3=a.zipped_bytes > limits.MAX_DIRECT_UPLOAD_ZIPPED_BYTES,
+        )
+        for a in artifacts
+    )
+    return BudgetReport(
+        artifacts=rows,
+        total_unzipped_bytes=sum(a.unzipped_bytes for a in artifacts),
+        max_unzipped_bytes=limits.MAX_UNZIPPED_BYTES,
+        layer_count=sum(1 for a in artifacts if a.kind.endswith("-layer")),
+        max_layers=limits.MAX_LAYERS,
+    )
 
 
 def check_budget(artifacts: Sequence[Artifact]) -> BudgetReport:
@@ -114,6 +140,11 @@ def check_budget(artifacts: Sequence[Artifact]) -> BudgetReport:
         hints = [BUDGET_HINT] if not report.fits_unzipped else []
         if not report.fits_layers:
             hints.append(f"attach at most {report.max_layers} layers")
-        raise BudgetError("the function does not fit Lambda's deployment limits: " + "; ".join(report.problems())
-                          + "\n" + report.breakdown(), "; ".join(hints))
+        raise BudgetError(
+            "the function does not fit Lambda's deployment limits: "
+            + "; ".join(report.problems())
+            + "\n"
+            + report.breakdown(),
+            "; ".join(hints),
+        )
     return report

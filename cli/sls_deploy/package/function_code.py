@@ -22,9 +22,12 @@ def build_function_code(out_dir: Path) -> Artifact:
     package_dir = function_package_dir()
     files = [path for path in iter_files(package_dir) if path.suffix == ".py"]
     if not any(path.name == "__init__.py" and path.parent == package_dir for path in files):
-        raise PackagingError(f"{package_dir} holds no {PACKAGE_NAME}/__init__.py",
-                             "reinstall sls-deploy: the function code ships with it")
+        raise PackagingError(
+            f"{package_dir} holds no {PACKAGE_NAME}/__init__.py",
+            "reinstall sls-deploy: the function code ships with it",
+        )
     zip_path = Path(out_dir) / ZIP_NAME
-    write_deterministic_zip(((path, f"{PACKAGE_NAME}/{path.relative_to(package_dir).as_posix()}") for path in files),
-                            zip_path)
+    write_deterministic_zip(
+        ((path, f"{PACKAGE_NAME}/{path.relative_to(package_dir).as_posix()}") for path in files), zip_path
+    )
     return Artifact.from_zip(KIND, PACKAGE_NAME, zip_path)

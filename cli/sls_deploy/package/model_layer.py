@@ -28,9 +28,16 @@ KIND: Final = "model-layer"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def model_manifest(*, name: str, sha256: str, size_bytes: int, opset: Mapping[str, int],
-                   inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def model_manifest(
+    *,
+    name: str,
+    sha256: str,
+    size_bytes: int,
+    opset: Mapping[str, int],
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """model.json's content. `extra` adds or replaces top-level fields (e.g. "compression",
     "session_config"); the identity fields (format, name, version, file, sha256, size) cannot be replaced."""
     manifest: dict[str, Any] = {
@@ -38,17 +45,21 @@ def model_manifest(*, name: str, sha256: str, size_bytes: int, opset: Mapping[st
         "session_config": {},
     }
     manifest.update(extra or {})
-    manifest.update({
-        "format": MANIFEST_FORMAT,
-        "name": name,
-        "version": sha256[:VERSION_LENGTH],
-        "file": DEFAULT_MODEL_FILE,
-        "sha256": sha256,
-        "size_bytes": size_bytes,
-        "opset": {str(domain): int(version) for domain, version in sorted(opset.items())},
-        "signature": {"inputs": [spec.to_json() for spec in inputs],
-                      "outputs": [spec.to_json() for spec in outputs]},
-    })
+    manifest.update(
+        {
+            "format": MANIFEST_FORMAT,
+            "name": name,
+            "version": sha256[:VERSION_LENGTH],
+            "file": DEFAULT_MODEL_FILE,
+            "sha256": sha256,
+            "size_bytes": size_bytes,
+            "opset": {str(domain): int(version) for domain, version in sorted(opset.items())},
+            "signature": {
+                "inputs": [spec.to_json() for spec in inputs],
+                "outputs": [spec.to_json() for spec in outputs],
+            },
+        }
+    )
     return manifest
 
 
@@ -63,9 +74,17 @@ def model_layer_dir(out_dir: Path) -> Path:
     return Path(out_dir) / LAYER_DIR
 
 
-def build_model_layer(model_path: Path, name: str, out_dir: Path, *, inputs: Sequence[TensorSpec],
-                      outputs: Sequence[TensorSpec], opset: Mapping[str, int], sha256: str | None = None,
-                      extra: Mapping[str, Any] | None = None) -> Artifact:
+def build_model_layer(
+    model_path: Path,
+    name: str,
+    out_dir: Path,
+    *,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    opset: Mapping[str, int],
+    sha256: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Artifact:
     """Lay out `model_path` as `<out_dir>/model/{model.onnx,model.json}` and zip that folder as
     `<out_dir>/model-<name>.zip` (entries `model/...`).
 
@@ -74,28 +93,42 @@ def build_model_layer(model_path: Path, name: str, out_dir: Path, *, inputs: Seq
     merged or compressed copy). The same inputs give the same zip, byte for byte.
     """
     if not NAME_PATTERN.fullmatch(name):
-        raise PackagingError(f"model name {name!r} cannot name a layer",
-                             "use letters, digits, '-' and '_' (at most 64 characters), starting with a letter or digit")
+        raise PackagingError(
+            f"model name {name!r} cannot name a layer",
+            "use letters, digits, '-' and '_' (at most 64 characters), starting with a letter or digit",
+        )
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise PackagingError(f"model file {model_path} does not exist",
-                             "pass the .onnx file that model intake checked")
+        raise PackagingError(
+            f"model file {model_path} does not exist", "pass the .onnx file that model intake checked"
+        )
     actual = sha256_file(model_path)
     if sha256 is not None and actual != sha256:
         raise PackagingError(
             f"{model_path} has sha256 {actual[:12]}…, not the {sha256[:12]}… it was inspected with",
             "the file changed after it was checked: run the command again",
         )
-    manifest = model_manifest(name=name, sha256=actual, size_bytes=model_path.stat().st_size, opset=opset,
-                              inputs=inputs, outputs=outputs, extra=extra)
+    manifest = model_manifest(
+        name=name,
+        sha256=actual,
+        size_bytes=model_path.stat().st_size,
+        opset=opset,
+        inputs=inputs,
+        outputs=outputs,
+        extra=extra,
+    )
     layer_dir = model_layer_dir(out_dir)
     if model_path.resolve().is_relative_to(layer_dir.resolve()):
-        raise PackagingError(f"{model_path} lies inside the folder the model layer is built in ({layer_dir})",
-                             "pass the original model file, or build into another folder")
+        raise PackagingError(
+            f"{model_path} lies inside the folder the model layer is built in ({layer_dir})",
+            "pass the original model file, or build into another folder",
+        )
     if layer_dir.exists():
         shutil.rmtree(layer_dir)
     layer_dir.mkdir(parents=True)
-    shutil.copyfile(model_path, layer_dir / DEFAULT_MODEL_FILE)  # a fresh file: mode from umask, not the source
+    shutil.copyfile(
+        model_path, layer_dir / DEFAULT_MODEL_FILE
+    )  # a fresh file: mode from umask, not the source
     (layer_dir / MANIFEST_NAME).write_bytes(manifest_bytes(manifest))
     zip_path = Path(out_dir) / f"model-{name}.zip"
     zip_directory(layer_dir, zip_path, prefix=f"{LAYER_DIR}/")

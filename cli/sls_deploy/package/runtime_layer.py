@@ -87,9 +87,13 @@ def elf_info(path: Path) -> ElfInfo | None:
         is64, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
         header = fh.read(48 if is64 else 36)
         if is64:
-            _, machine, _, _, phoff, _, _, _, phentsize, phnum = struct.unpack(order + "HHIQQQIHHH", header[:42])
+            _, machine, _, _, phoff, _, _, _, phentsize, phnum = struct.unpack(
+                order + "HHIQQQIHHH", header[:42]
+            )
         else:
-            _, machine, _, _, phoff, _, _, _, phentsize, phnum = struct.unpack(order + "HHIIIIIHHH", header[:30])
+            _, machine, _, _, phoff, _, _, _, phentsize, phnum = struct.unpack(
+                order + "HHIIIIIHHH", header[:30]
+            )
         segments = []
         for index in range(phnum):
             fh.seek(phoff + index * phentsize)
@@ -141,6 +145,7 @@ def _read_cstring(fh: BinaryIO, offset: int, limit: int = 4096) -> str:
 
 # --- Slimming ------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SlimRule:
     name: str
@@ -158,8 +163,12 @@ class RuleSaving:
     zipped_bytes: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "files": self.files, "unzipped_bytes": self.unzipped_bytes,
-                "zipped_bytes": self.zipped_bytes}
+        return {
+            "name": self.name,
+            "files": self.files,
+            "unzipped_bytes": self.unzipped_bytes,
+            "zipped_bytes": self.zipped_bytes,
+        }
 
 
 def load_slim_rules(path: Path) -> tuple[SlimRule, ...]:
@@ -172,12 +181,16 @@ def load_slim_rules(path: Path) -> tuple[SlimRule, ...]:
     for index, entry in enumerate(data.get("remove", [])):
         paths = entry.get("paths")
         if not entry.get("name") or not entry.get("why") or not isinstance(paths, list) or not paths:
-            raise PackagingError(f"{path}: rule #{index + 1} needs `name`, `paths` (a non-empty list) and `why`",
-                                 "every removal must say what it removes and why that is safe")
+            raise PackagingError(
+                f"{path}: rule #{index + 1} needs `name`, `paths` (a non-empty list) and `why`",
+                "every removal must say what it removes and why that is safe",
+            )
         bad = [p for p in paths if not isinstance(p, str) or p.startswith("/") or ".." in Path(p).parts]
         if bad:
-            raise PackagingError(f"{path}: rule {entry['name']!r} has paths outside the layer: {bad}",
-                                 "use globs relative to the layer's python/ folder")
+            raise PackagingError(
+                f"{path}: rule {entry['name']!r} has paths outside the layer: {bad}",
+                "use globs relative to the layer's python/ folder",
+            )
         rules.append(SlimRule(name=str(entry["name"]), paths=tuple(paths), why=str(entry["why"]).strip()))
     return tuple(rules)
 
@@ -246,8 +259,10 @@ def check_shared_objects(root: Path, arch: str, removed_libraries: Iterable[str]
         checked += 1
         rel = path.relative_to(root).as_posix()
         if info.machine != want:
-            raise PackagingError(f"{rel} in the runtime layer is built for {info.machine_name}, not {arch}",
-                                 "a wheel for the wrong platform was installed: check the pip platform tags")
+            raise PackagingError(
+                f"{rel} in the runtime layer is built for {info.machine_name}, not {arch}",
+                "a wheel for the wrong platform was installed: check the pip platform tags",
+            )
         missing = sorted(removed.intersection(info.needed))
         if missing:
             raise PackagingError(
@@ -259,14 +274,23 @@ def check_shared_objects(root: Path, arch: str, removed_libraries: Iterable[str]
 
 # --- Bytecode for the cold-start path -------------------------------------------------------------------
 
-LAMBDA_LAYER_PYTHON_DIR = "/opt/python"  # the file names compiled into the bytecode (tracebacks use the real one)
+LAMBDA_LAYER_PYTHON_DIR = (
+    "/opt/python"  # the file names compiled into the bytecode (tracebacks use the real one)
+)
 PROBE_TIMEOUT_S = 180
 COMPILE_TIMEOUT_S = 600
 _OUTPUT_TAIL_LINES = 12
 # The probe sees what a Lambda function sees (powertools reads some of these at import or first use).
-_PROBE_ENVIRONMENT = {"LANG": "C.UTF-8", "TZ": ":UTC", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-                      "AWS_LAMBDA_FUNCTION_NAME": "coldstart", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
-                      "POWERTOOLS_SERVICE_NAME": "coldstart", "POWERTOOLS_METRICS_NAMESPACE": "SlsDeploy"}
+_PROBE_ENVIRONMENT = {
+    "LANG": "C.UTF-8",
+    "TZ": ":UTC",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_LAMBDA_FUNCTION_NAME": "coldstart",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+    "POWERTOOLS_SERVICE_NAME": "coldstart",
+    "POWERTOOLS_METRICS_NAMESPACE": "SlsDeploy",
+}
 _HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 # Runs in a fresh target interpreter: same start state and PYTHONHASHSEED every build, because marshal marks
@@ -306,16 +330,28 @@ class BytecodeReport:
         return self.status == "compiled"
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "reason": self.reason, "interpreter": self.interpreter,
-                "cache_tag": self.cache_tag, "files": self.files, "unzipped_bytes": self.unzipped_bytes,
-                "zipped_bytes": self.zipped_bytes, "invalidation_mode": "unchecked-hash"}
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "interpreter": self.interpreter,
+            "cache_tag": self.cache_tag,
+            "files": self.files,
+            "unzipped_bytes": self.unzipped_bytes,
+            "zipped_bytes": self.zipped_bytes,
+            "invalidation_mode": "unchecked-hash",
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BytecodeReport:
-        return cls(status=str(data["status"]), reason=str(data.get("reason", "")),
-                   interpreter=str(data.get("interpreter", "")), cache_tag=str(data.get("cache_tag", "")),
-                   files=int(data.get("files", 0)), unzipped_bytes=int(data.get("unzipped_bytes", 0)),
-                   zipped_bytes=int(data.get("zipped_bytes", 0)))
+        return cls(
+            status=str(data["status"]),
+            reason=str(data.get("reason", "")),
+            interpreter=str(data.get("interpreter", "")),
+            cache_tag=str(data.get("cache_tag", "")),
+            files=int(data.get("files", 0)),
+            unzipped_bytes=int(data.get("unzipped_bytes", 0)),
+            zipped_bytes=int(data.get("zipped_bytes", 0)),
+        )
 
 
 def host_layer_arch() -> str | None:
@@ -340,16 +376,27 @@ def probe_cold_start_modules(interpreter: Path, site: Path, probe: Path) -> tupl
         output = Path(scratch) / "modules.json"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_PROBE_ENVIRONMENT}
         try:
-            proc = subprocess.run([str(interpreter), "-I", "-S", "-B", str(probe), str(site), str(output)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                  cwd=scratch, timeout=PROBE_TIMEOUT_S, check=False)
+            proc = subprocess.run(
+                [str(interpreter), "-I", "-S", "-B", str(probe), str(site), str(output)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                cwd=scratch,
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise PackagingError(f"the cold-start probe could not run with {interpreter}: {exc}",
-                                 "check that the interpreter starts") from exc
+            raise PackagingError(
+                f"the cold-start probe could not run with {interpreter}: {exc}",
+                "check that the interpreter starts",
+            ) from exc
         if proc.returncode != 0 or not output.is_file():
-            raise PackagingError(f"the cold-start probe failed with {interpreter} "
-                                 f"(exit status {proc.returncode}):\n{_tail(proc.stdout)}",
-                                 f"run `{interpreter} -I -S {probe} <layer>/python out.json` to see why")
+            raise PackagingError(
+                f"the cold-start probe failed with {interpreter} "
+                f"(exit status {proc.returncode}):\n{_tail(proc.stdout)}",
+                f"run `{interpreter} -I -S {probe} <layer>/python out.json` to see why",
+            )
         modules = json.loads(output.read_text(encoding="utf-8"))
     return tuple(sorted(str(rel) for rel in modules))
 
@@ -364,16 +411,35 @@ def compile_bytecode(interpreter: Path, site: Path, modules: Iterable[str]) -> t
     with tempfile.TemporaryDirectory(prefix="sls-compile-") as scratch:
         try:
             # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is explicit instead.
-            proc = subprocess.run([str(interpreter), "-s", "-S", "-B", "-c", _COMPILE_SCRIPT, str(site),
-                                   LAMBDA_LAYER_PYTHON_DIR], input=json.dumps(sorted(modules)),
-                                  capture_output=True, text=True, env=env, cwd=scratch,
-                                  timeout=COMPILE_TIMEOUT_S, check=False)
+            proc = subprocess.run(
+                [
+                    str(interpreter),
+                    "-s",
+                    "-S",
+                    "-B",
+                    "-c",
+                    _COMPILE_SCRIPT,
+                    str(site),
+                    LAMBDA_LAYER_PYTHON_DIR,
+                ],
+                input=json.dumps(sorted(modules)),
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=scratch,
+                timeout=COMPILE_TIMEOUT_S,
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise PackagingError(f"compiling the runtime layer's bytecode with {interpreter} failed: {exc}",
-                                 "check that the interpreter starts") from exc
+            raise PackagingError(
+                f"compiling the runtime layer's bytecode with {interpreter} failed: {exc}",
+                "check that the interpreter starts",
+            ) from exc
     if proc.returncode != 0:
-        raise PackagingError(f"compiling the runtime layer's bytecode with {interpreter} failed:\n"
-                             f"{_tail(proc.stderr)}", "the message above names the file that does not compile")
+        raise PackagingError(
+            f"compiling the runtime layer's bytecode with {interpreter} failed:\n{_tail(proc.stderr)}",
+            "the message above names the file that does not compile",
+        )
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     return str(info["version"]), str(info["cache_tag"])
 
@@ -383,8 +449,16 @@ def _skipped(status: str, reason: str, say: Progress) -> BytecodeReport:
     return BytecodeReport(status=status, reason=reason)
 
 
-def add_cold_start_bytecode(site: Path, arch: str, python_version: str, recipe: Path, rules: Iterable[SlimRule],
-                            say: Progress, *, python: str = "") -> BytecodeReport:
+def add_cold_start_bytecode(
+    site: Path,
+    arch: str,
+    python_version: str,
+    recipe: Path,
+    rules: Iterable[SlimRule],
+    say: Progress,
+    *,
+    python: str = "",
+) -> BytecodeReport:
     """Compile bytecode for the layer modules the cold-start probe loads, into `site`.
 
     The probe imports the layer, so it runs on the layer itself when this machine can load its binaries, and
@@ -395,12 +469,20 @@ def add_cold_start_bytecode(site: Path, arch: str, python_version: str, recipe: 
     """
     interpreter = find_interpreter(python_version, python)
     if interpreter is None:
-        return _skipped("no-interpreter", f"no python{python_version} interpreter on this machine to compile "
-                        f"with; install one (e.g. `pyenv install {python_version}`) and build again", say)
+        return _skipped(
+            "no-interpreter",
+            f"no python{python_version} interpreter on this machine to compile "
+            f"with; install one (e.g. `pyenv install {python_version}`) and build again",
+            say,
+        )
     host = host_layer_arch()
     if host is None:
-        return _skipped("not-importable", f"this machine ({sys.platform}/{platform.machine()}) cannot import "
-                        "the layer's manylinux binaries to find the cold-start modules", say)
+        return _skipped(
+            "not-importable",
+            f"this machine ({sys.platform}/{platform.machine()}) cannot import "
+            "the layer's manylinux binaries to find the cold-start modules",
+            say,
+        )
     probe = recipe / COLDSTART_PROBE_NAME
     try:
         if host == arch:
@@ -409,8 +491,9 @@ def add_cold_start_bytecode(site: Path, arch: str, python_version: str, recipe: 
             say(f"runtime layer: installing the {host} packages to find the cold-start modules")
             with tempfile.TemporaryDirectory(prefix=".probe-", dir=site.parent) as scratch:
                 host_site = Path(scratch) / "python"
-                pip_install_for_platform(recipe / REQUIREMENTS_NAME, host_site, arch=host,
-                                         python_version=python_version)
+                pip_install_for_platform(
+                    recipe / REQUIREMENTS_NAME, host_site, arch=host, python_version=python_version
+                )
                 apply_slim_rules(host_site, rules, measure_zipped=False)
                 modules = probe_cold_start_modules(interpreter, host_site, probe)
     except PackagingError as exc:
@@ -421,20 +504,29 @@ def add_cold_start_bytecode(site: Path, arch: str, python_version: str, recipe: 
     compiled = sorted(site.rglob(f"__pycache__/*.{cache_tag}.pyc"))
     with tempfile.TemporaryDirectory(prefix=".pyc-", dir=site.parent) as scratch:
         zipped = _zipped_bytes(compiled, site, Path(scratch))
-    return BytecodeReport(status="compiled", reason="", interpreter=version, cache_tag=cache_tag,
-                          files=len(compiled), unzipped_bytes=sum(p.stat().st_size for p in compiled),
-                          zipped_bytes=zipped)
+    return BytecodeReport(
+        status="compiled",
+        reason="",
+        interpreter=version,
+        cache_tag=cache_tag,
+        files=len(compiled),
+        unzipped_bytes=sum(p.stat().st_size for p in compiled),
+        zipped_bytes=zipped,
+    )
 
 
 # --- Recipe, cache and build ---------------------------------------------------------------------------
+
 
 def _check_target(arch: str, python_version: str) -> None:
     """Any CPython X.Y pip finds wheels for is buildable (the local target may need the host's version);
     which runtimes Lambda offers is the config's business (limits.SUPPORTED_RUNTIMES)."""
     manylinux_platforms(arch)  # raises for an unknown architecture
     if not re.fullmatch(r"3\.\d+", python_version):
-        raise PackagingError(f"python version {python_version!r} is not of the form 3.X",
-                             "give the runtime's version, e.g. 3.12")
+        raise PackagingError(
+            f"python version {python_version!r} is not of the form 3.X",
+            "give the runtime's version, e.g. 3.12",
+        )
 
 
 def recipe_hash(arch: str, python_version: str, recipe_dir: Path | None = None) -> str:
@@ -456,7 +548,9 @@ def layer_name(arch: str, python_version: str) -> str:
     return f"runtime-{arch}-py{python_version.replace('.', '')}"
 
 
-def runtime_layer_dir(cache_dir: Path, arch: str, python_version: str, recipe_dir: Path | None = None) -> Path:
+def runtime_layer_dir(
+    cache_dir: Path, arch: str, python_version: str, recipe_dir: Path | None = None
+) -> Path:
     digest = recipe_hash(arch, python_version, recipe_dir)
     return Path(cache_dir) / "layers" / f"runtime-{arch}-py{python_version}-{digest[:12]}"
 
@@ -479,23 +573,38 @@ class RuntimeLayerSizes:
     bytecode: BytecodeReport | None = None  # None: recorded by a builder before version 2
 
     def to_json(self) -> dict[str, Any]:
-        return {"arch": self.arch, "python_version": self.python_version, "recipe_hash": self.recipe_hash,
-                "sha256": self.sha256, "naive_unzipped_bytes": self.naive_unzipped_bytes,
-                "naive_zipped_bytes": self.naive_zipped_bytes, "unzipped_bytes": self.unzipped_bytes,
-                "zipped_bytes": self.zipped_bytes, "rules": [r.to_json() for r in self.rules],
-                "packages": dict(self.packages), "build_seconds": dict(self.build_seconds),
-                "bytecode": self.bytecode.to_json() if self.bytecode else None,
-                "builder_version": BUILDER_VERSION}
+        return {
+            "arch": self.arch,
+            "python_version": self.python_version,
+            "recipe_hash": self.recipe_hash,
+            "sha256": self.sha256,
+            "naive_unzipped_bytes": self.naive_unzipped_bytes,
+            "naive_zipped_bytes": self.naive_zipped_bytes,
+            "unzipped_bytes": self.unzipped_bytes,
+            "zipped_bytes": self.zipped_bytes,
+            "rules": [r.to_json() for r in self.rules],
+            "packages": dict(self.packages),
+            "build_seconds": dict(self.build_seconds),
+            "bytecode": self.bytecode.to_json() if self.bytecode else None,
+            "builder_version": BUILDER_VERSION,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RuntimeLayerSizes:
-        return cls(arch=data["arch"], python_version=data["python_version"], recipe_hash=data["recipe_hash"],
-                   sha256=data["sha256"], naive_unzipped_bytes=int(data["naive_unzipped_bytes"]),
-                   naive_zipped_bytes=int(data["naive_zipped_bytes"]),
-                   unzipped_bytes=int(data["unzipped_bytes"]), zipped_bytes=int(data["zipped_bytes"]),
-                   rules=tuple(RuleSaving(**r) for r in data.get("rules", [])),
-                   packages=dict(data.get("packages", {})), build_seconds=dict(data.get("build_seconds", {})),
-                   bytecode=BytecodeReport.from_json(data["bytecode"]) if data.get("bytecode") else None)
+        return cls(
+            arch=data["arch"],
+            python_version=data["python_version"],
+            recipe_hash=data["recipe_hash"],
+            sha256=data["sha256"],
+            naive_unzipped_bytes=int(data["naive_unzipped_bytes"]),
+            naive_zipped_bytes=int(data["naive_zipped_bytes"]),
+            unzipped_bytes=int(data["unzipped_bytes"]),
+            zipped_bytes=int(data["zipped_bytes"]),
+            rules=tuple(RuleSaving(**r) for r in data.get("rules", [])),
+            packages=dict(data.get("packages", {})),
+            build_seconds=dict(data.get("build_seconds", {})),
+            bytecode=BytecodeReport.from_json(data["bytecode"]) if data.get("bytecode") else None,
+        )
 
 
 def runtime_layer_sizes(artifact: Artifact) -> RuntimeLayerSizes:
@@ -504,8 +613,9 @@ def runtime_layer_sizes(artifact: Artifact) -> RuntimeLayerSizes:
     try:
         return RuntimeLayerSizes.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PackagingError(f"{path} is missing or unreadable: {exc}",
-                             "delete the folder to rebuild the runtime layer") from exc
+        raise PackagingError(
+            f"{path} is missing or unreadable: {exc}", "delete the folder to rebuild the runtime layer"
+        ) from exc
 
 
 def _cached(layer_dir: Path, arch: str, python_version: str) -> Artifact | None:
@@ -514,9 +624,14 @@ def _cached(layer_dir: Path, arch: str, python_version: str) -> Artifact | None:
         sizes = json.loads(sizes_path.read_text(encoding="utf-8"))
         if zip_path.stat().st_size != int(sizes["zipped_bytes"]):
             return None
-        return Artifact(kind=KIND, name=layer_name(arch, python_version), zip_path=zip_path,
-                        sha256=str(sizes["sha256"]), zipped_bytes=int(sizes["zipped_bytes"]),
-                        unzipped_bytes=int(sizes["unzipped_bytes"]))
+        return Artifact(
+            kind=KIND,
+            name=layer_name(arch, python_version),
+            zip_path=zip_path,
+            sha256=str(sizes["sha256"]),
+            zipped_bytes=int(sizes["zipped_bytes"]),
+            unzipped_bytes=int(sizes["unzipped_bytes"]),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -543,8 +658,15 @@ def _missed_interpreter(layer_dir: Path, python_version: str, python: str) -> bo
     return bytecode.get("status") == "no-interpreter" and find_interpreter(python_version, python) is not None
 
 
-def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progress: Progress | None = None,
-                        *, recipe_dir: Path | None = None, python: str = "") -> Artifact:
+def build_runtime_layer(
+    arch: str,
+    python_version: str,
+    cache_dir: Path,
+    progress: Progress | None = None,
+    *,
+    recipe_dir: Path | None = None,
+    python: str = "",
+) -> Artifact:
     """The runtime layer for `arch` ("x86_64"/"arm64") and `python_version` ("3.12"): from the cache if this
     recipe was built before, else pip install → slim → check the shared objects → bytecode for the cold-start
     modules → deterministic zip.
@@ -561,8 +683,10 @@ def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progres
     layer_dir = runtime_layer_dir(cache_dir, arch, python_version, recipe)
     cached = _cached(layer_dir, arch, python_version)
     if cached is not None and _missed_interpreter(layer_dir, python_version, python):
-        say(f"runtime layer {arch}/python{python_version}: rebuilding the cached layer with bytecode "
-            f"(a python{python_version} interpreter is available now)")
+        say(
+            f"runtime layer {arch}/python{python_version}: rebuilding the cached layer with bytecode "
+            f"(a python{python_version} interpreter is available now)"
+        )
         shutil.rmtree(layer_dir, ignore_errors=True)
         cached = None
     if cached is not None:
@@ -592,19 +716,30 @@ def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progres
         artifact = Artifact.from_zip(KIND, layer_name(arch, python_version), zip_path)
         done = time.perf_counter()
         sizes = RuntimeLayerSizes(
-            arch=arch, python_version=python_version, recipe_hash=digest, sha256=artifact.sha256,
+            arch=arch,
+            python_version=python_version,
+            recipe_hash=digest,
+            sha256=artifact.sha256,
             naive_unzipped_bytes=naive_unzipped,
-            naive_zipped_bytes=(artifact.zipped_bytes - bytecode.zipped_bytes
-                                + sum(s.zipped_bytes for s in slim.savings)),
-            unzipped_bytes=artifact.unzipped_bytes, zipped_bytes=artifact.zipped_bytes,
-            rules=slim.savings, packages=packages,
-            build_seconds={"pip": round(pip_done - started, 2), "slim": round(slim_done - pip_done, 2),
-                           "bytecode": round(bytecode_done - slim_done, 2),
-                           "zip": round(done - bytecode_done, 2), "total": round(done - started, 2)},
+            naive_zipped_bytes=(
+                artifact.zipped_bytes - bytecode.zipped_bytes + sum(s.zipped_bytes for s in slim.savings)
+            ),
+            unzipped_bytes=artifact.unzipped_bytes,
+            zipped_bytes=artifact.zipped_bytes,
+            rules=slim.savings,
+            packages=packages,
+            build_seconds={
+                "pip": round(pip_done - started, 2),
+                "slim": round(slim_done - pip_done, 2),
+                "bytecode": round(bytecode_done - slim_done, 2),
+                "zip": round(done - bytecode_done, 2),
+                "total": round(done - started, 2),
+            },
             bytecode=bytecode,
         )
-        (staging / SIZES_NAME).write_text(json.dumps(sizes.to_json(), indent=2, sort_keys=True) + "\n",
-                                          encoding="utf-8")
+        (staging / SIZES_NAME).write_text(
+            json.dumps(sizes.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         try:
             staging.rename(layer_dir)
         except OSError:
@@ -614,12 +749,19 @@ def build_runtime_layer(arch: str, python_version: str, cache_dir: Path, progres
                 staging.rename(layer_dir)
         result = _cached(layer_dir, arch, python_version)
         if result is None:
-            raise PackagingError(f"the runtime layer in {layer_dir} could not be read back",
-                                 "check free disk space and permissions of the cache folder")
-        with_bytecode = (f", bytecode {bytecode.unzipped_bytes / 1e6:.1f} MB included" if bytecode.compiled
-                         else ", without bytecode")
-        say(f"runtime layer: {result.unzipped_bytes / 1e6:.1f} MB unzipped "
-            f"(pip gave {naive_unzipped / 1e6:.1f} MB{with_bytecode}), {result.zipped_bytes / 1e6:.1f} MB zipped")
+            raise PackagingError(
+                f"the runtime layer in {layer_dir} could not be read back",
+                "check free disk space and permissions of the cache folder",
+            )
+        with_bytecode = (
+            f", bytecode {bytecode.unzipped_bytes / 1e6:.1f} MB included"
+            if bytecode.compiled
+            else ", without bytecode"
+        )
+        say(
+            f"runtime layer: {result.unzipped_bytes / 1e6:.1f} MB unzipped "
+            f"(pip gave {naive_unzipped / 1e6:.1f} MB{with_bytecode}), {result.zipped_bytes / 1e6:.1f} MB zipped"
+        )
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -29,7 +29,9 @@ def iter_files(root: Path, include_bytecode: bool = False) -> Iterable[Path]:
             yield Path(dirpath) / name
 
 
-def write_deterministic_zip(sources: Iterable[tuple[Path, str]], zip_path: Path, compresslevel: int = 9) -> None:
+def write_deterministic_zip(
+    sources: Iterable[tuple[Path, str]], zip_path: Path, compresslevel: int = 9
+) -> None:
     """Write `(file, arcname)` pairs into `zip_path`, entries sorted by arcname, timestamps fixed."""
     entries = sorted(sources, key=lambda pair: pair[1])
     zip_path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,15 @@ class Deployment:
     function_id: str  # local: "local:<project>:<name>"; AWS: the function ARN
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "name": self.name, "version": self.version, "alias": self.alias,
-                "changed": self.changed, "endpoint": self.endpoint, "function_id": self.function_id}
+        return {
+            "target": self.target,
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "changed": self.changed,
+            "endpoint": self.endpoint,
+            "function_id": self.function_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -54,18 +61,24 @@ class Report:
     init_duration_ms: float | None = None  # set on cold starts only
 
     def line(self) -> str:
-        text = (f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
-                f"Billed Duration: {self.billed_duration_ms} ms\tMemory Size: {self.memory_size_mb} MB\t"
-                f"Max Memory Used: {self.max_memory_used_mb} MB")
+        text = (
+            f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
+            f"Billed Duration: {self.billed_duration_ms} ms\tMemory Size: {self.memory_size_mb} MB\t"
+            f"Max Memory Used: {self.max_memory_used_mb} MB"
+        )
         if self.init_duration_ms is not None:
             text += f"\tInit Duration: {self.init_duration_ms:.2f} ms"
         return text
 
     def to_json(self) -> dict[str, Any]:
-        return {"request_id": self.request_id, "duration_ms": round(self.duration_ms, 3),
-                "billed_duration_ms": self.billed_duration_ms, "memory_size_mb": self.memory_size_mb,
-                "max_memory_used_mb": self.max_memory_used_mb,
-                "init_duration_ms": None if self.init_duration_ms is None else round(self.init_duration_ms, 3)}
+        return {
+            "request_id": self.request_id,
+            "duration_ms": round(self.duration_ms, 3),
+            "billed_duration_ms": self.billed_duration_ms,
+            "memory_size_mb": self.memory_size_mb,
+            "max_memory_used_mb": self.max_memory_used_mb,
+            "init_duration_ms": None if self.init_duration_ms is None else round(self.init_duration_ms, 3),
+        }
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,16 @@ def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path)
     layer = spec.model_layer.uri
     if not layer.startswith("s3://"):
         layer = _relative(config, Path(layer).resolve())
-    data = {"name": spec.name, "model_layer": layer, "model_layer_sha256": spec.model_layer.sha256,
-            "memory": spec.memory, "timeout": spec.timeout, "public": spec.public,
-            "environment": dict(spec.environment), "reserved_concurrency": spec.reserved_concurrency}
+    data = {
+        "name": spec.name,
+        "model_layer": layer,
+        "model_layer_sha256": spec.model_layer.sha256,
+        "memory": spec.memory,
+        "timeout": spec.timeout,
+        "public": spec.public,
+        "environment": dict(spec.environment),
+        "reserved_concurrency": spec.reserved_concurrency,
+    }
     atomic_write_text(record_dir / RECORD_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -40,14 +47,24 @@ def recorded_functions(config: ProjectConfig, build_dir: Path) -> tuple[Function
     for record in sorted(build_dir.glob(f"*/{RECORD_NAME}")):
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
-            specs.append(FunctionSpec(
-                name=data["name"], model_layer=LayerRef(data["model_layer"], data["model_layer_sha256"]),
-                memory=int(data["memory"]), timeout=int(data["timeout"]), arch=config.arch,
-                runtime=config.runtime, public=bool(data["public"]), environment=data.get("environment") or {},
-                reserved_concurrency=data.get("reserved_concurrency")))
+            specs.append(
+                FunctionSpec(
+                    name=data["name"],
+                    model_layer=LayerRef(data["model_layer"], data["model_layer_sha256"]),
+                    memory=int(data["memory"]),
+                    timeout=int(data["timeout"]),
+                    arch=config.arch,
+                    runtime=config.runtime,
+                    public=bool(data["public"]),
+                    environment=data.get("environment") or {},
+                    reserved_concurrency=data.get("reserved_concurrency"),
+                )
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise TemplateError(f"build record {record} is unreadable: {exc}",
-                                f"delete {record.parent} and build that model again") from exc
+            raise TemplateError(
+                f"build record {record} is unreadable: {exc}",
+                f"delete {record.parent} and build that model again",
+            ) from exc
     return tuple(specs)
 
 
@@ -58,8 +75,9 @@ def code_uri(config: ProjectConfig, code: Artifact) -> str:
     return _relative(config, code.zip_path)
 
 
-def write_project_template(config: ProjectConfig, function: FunctionSpec, runtime_layer: Artifact,
-                           code: Artifact, build_dir: Path) -> Path:
+def write_project_template(
+    config: ProjectConfig, function: FunctionSpec, runtime_layer: Artifact, code: Artifact, build_dir: Path
+) -> Path:
     """Record `function` (a just-built model) and rewrite template.yaml for every recorded model."""
     record_function(config, function, build_dir / function.name)
     functions = recorded_functions(config, build_dir)

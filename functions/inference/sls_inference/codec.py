@@ -43,15 +43,27 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 
 _OIP_BY_DTYPE = {np.dtype(name): oip for name, oip in DTYPE_TO_OIP.items() if name != "string"}
 _NUMERIC_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}
-_KIND_WORDS = {"f": "numbers", "i": "integers", "u": "non-negative integers", "b": "true/false values",
-               "U": "strings"}
+_KIND_WORDS = {
+    "f": "numbers",
+    "i": "integers",
+    "u": "non-negative integers",
+    "b": "true/false values",
+    "U": "strings",
+}
 
 
 class RequestError(Exception):
     """A request the handler cannot serve; ``status`` 4xx for client mistakes, 500 for internal failures."""
 
-    def __init__(self, message: str, *, status: int = 400, field: str | None = None, expected: Any = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        field: str | None = None,
+        expected: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -90,12 +102,18 @@ class InferenceRequest:
 def parse_json(body: bytes | str) -> Any:
     """Parse a request body; raises RequestError 413 above MAX_BODY_BYTES and 400 for anything but JSON."""
     if body_size(body) > MAX_BODY_BYTES:
-        raise RequestError(f"request body is {body_size(body)} bytes; the limit is {MAX_BODY_BYTES} bytes (6 MB)",
-                           status=413, field="body", expected=f"at most {MAX_BODY_BYTES} bytes")
+        raise RequestError(
+            f"request body is {body_size(body)} bytes; the limit is {MAX_BODY_BYTES} bytes (6 MB)",
+            status=413,
+            field="body",
+            expected=f"at most {MAX_BODY_BYTES} bytes",
+        )
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise RequestError(f"request body is not valid JSON: {exc}", field="body", expected="a JSON object") from exc
+        raise RequestError(
+            f"request body is not valid JSON: {exc}", field="body", expected="a JSON object"
+        ) from exc
 
 
 def body_size(body: bytes | str) -> int:
@@ -115,18 +133,25 @@ def dumps(payload: Any) -> str:
 # ---------------------------------------------------------------------------------------------- decoding
 
 
-def decode_request(payload: Any, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                   allow_nan: bool = False) -> InferenceRequest:
+def decode_request(
+    payload: Any, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], allow_nan: bool = False
+) -> InferenceRequest:
     """Validate ``payload`` against the model signature and build the feeds. Raises RequestError (400)."""
     if not isinstance(payload, dict):
-        raise RequestError(f"request must be a JSON object, got {_json_type(payload)}", field="body",
-                           expected='{"inputs": ...} or {"instances": [...]}')
+        raise RequestError(
+            f"request must be a JSON object, got {_json_type(payload)}",
+            field="body",
+            expected='{"inputs": ...} or {"instances": [...]}',
+        )
     if "instances" in payload:
         return _decode_instances(payload["instances"], inputs, allow_nan)
     if "inputs" not in payload:
-        raise RequestError("request has neither 'inputs' (Open Inference Protocol or TF-Serving columnar) nor "
-                           "'instances' (TF-Serving rows)", field="inputs",
-                           expected='{"inputs": [{"name", "shape", "datatype", "data"}]} or {"instances": [...]}')
+        raise RequestError(
+            "request has neither 'inputs' (Open Inference Protocol or TF-Serving columnar) nor "
+            "'instances' (TF-Serving rows)",
+            field="inputs",
+            expected='{"inputs": [{"name", "shape", "datatype", "data"}]} or {"instances": [...]}',
+        )
     raw = payload["inputs"]
     if isinstance(raw, list) and raw and all(isinstance(item, dict) for item in raw):
         return _decode_oip(payload, inputs, outputs, allow_nan)
@@ -134,17 +159,23 @@ def decode_request(payload: Any, inputs: Sequence[TensorSpec], outputs: Sequence
         _check_names([], inputs, "inputs")  # an empty OIP input list: names what is missing
     if isinstance(raw, dict):
         _check_names(list(raw), inputs, "inputs")
-        feeds = {spec.name: to_array(raw[spec.name], spec, f"inputs.{spec.name}", allow_nan) for spec in inputs}
+        feeds = {
+            spec.name: to_array(raw[spec.name], spec, f"inputs.{spec.name}", allow_nan) for spec in inputs
+        }
         return _finish("columnar", feeds, inputs, None, None)
     if len(inputs) != 1:
-        raise RequestError(f"'inputs' must be an object naming each of the model's {len(inputs)} inputs",
-                           field="inputs", expected={spec.name: spec.shape_text() for spec in inputs})
+        raise RequestError(
+            f"'inputs' must be an object naming each of the model's {len(inputs)} inputs",
+            field="inputs",
+            expected={spec.name: spec.shape_text() for spec in inputs},
+        )
     spec = inputs[0]
     return _finish("columnar_list", {spec.name: to_array(raw, spec, "inputs", allow_nan)}, inputs, None, None)
 
 
-def _decode_oip(payload: Mapping[str, Any], inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                allow_nan: bool) -> InferenceRequest:
+def _decode_oip(
+    payload: Mapping[str, Any], inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], allow_nan: bool
+) -> InferenceRequest:
     by_name = {spec.name: spec for spec in inputs}
     feeds: dict[str, np.ndarray] = {}
     for index, item in enumerate(payload["inputs"]):
@@ -153,30 +184,49 @@ def _decode_oip(payload: Mapping[str, Any], inputs: Sequence[TensorSpec], output
         if not isinstance(name, str):
             raise RequestError(f"{where} has no 'name'", field=f"{where}.name", expected=sorted(by_name))
         if name not in by_name:
-            raise RequestError(f"unknown input '{name}'; the model's inputs are {_names(inputs)}",
-                               field=f"{where}.name", expected=sorted(by_name))
+            raise RequestError(
+                f"unknown input '{name}'; the model's inputs are {_names(inputs)}",
+                field=f"{where}.name",
+                expected=sorted(by_name),
+            )
         if name in feeds:
             raise RequestError(f"input '{name}' is given twice", field=f"{where}.name")
         spec = by_name[name]
         datatype = item.get("datatype")
         if datatype != spec.oip_datatype:
-            raise RequestError(f"input '{name}' has datatype {datatype!r} but the model expects {spec.oip_datatype}",
-                               field=f"{where}.datatype", expected=spec.oip_datatype)
+            raise RequestError(
+                f"input '{name}' has datatype {datatype!r} but the model expects {spec.oip_datatype}",
+                field=f"{where}.datatype",
+                expected=spec.oip_datatype,
+            )
         shape = item.get("shape")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                  for d in shape):
-            raise RequestError(f"input '{name}' needs 'shape' as a list of non-negative integers, got {shape!r}",
-                               field=f"{where}.shape", expected=spec.shape_text())
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise RequestError(
+                f"input '{name}' needs 'shape' as a list of non-negative integers, got {shape!r}",
+                field=f"{where}.shape",
+                expected=spec.shape_text(),
+            )
         if "data" not in item:
-            raise RequestError(f"input '{name}' has no 'data'", field=f"{where}.data",
-                               expected=f"{math.prod(shape)} values of {spec.oip_datatype}")
+            raise RequestError(
+                f"input '{name}' has no 'data'",
+                field=f"{where}.data",
+                expected=f"{math.prod(shape)} values of {spec.oip_datatype}",
+            )
         array = to_array(item["data"], spec, f"{where}.data", allow_nan, check_shape=False)
         if array.ndim > 1 and list(array.shape) != shape:
-            raise RequestError(f"input '{name}': nested data has shape {list(array.shape)} but 'shape' is {shape}",
-                               field=f"{where}.data", expected=shape)
+            raise RequestError(
+                f"input '{name}': nested data has shape {list(array.shape)} but 'shape' is {shape}",
+                field=f"{where}.data",
+                expected=shape,
+            )
         if array.size != math.prod(shape):
-            raise RequestError(f"input '{name}': data has {array.size} values but shape {shape} needs "
-                               f"{math.prod(shape)}", field=f"{where}.data", expected=math.prod(shape))
+            raise RequestError(
+                f"input '{name}': data has {array.size} values but shape {shape} needs {math.prod(shape)}",
+                field=f"{where}.data",
+                expected=math.prod(shape),
+            )
         array = array.reshape(shape)
         check_shape_of(array.shape, spec, f"{where}.shape")
         feeds[name] = array
@@ -191,13 +241,18 @@ def _decode_output_selection(raw: Any, outputs: Sequence[TensorSpec]) -> tuple[s
         return None
     known = [spec.name for spec in outputs]
     if not isinstance(raw, list):
-        raise RequestError("'outputs' must be a list of {\"name\": ...} objects", field="outputs", expected=known)
+        raise RequestError(
+            "'outputs' must be a list of {\"name\": ...} objects", field="outputs", expected=known
+        )
     names: list[str] = []
     for index, item in enumerate(raw):
         name = item.get("name") if isinstance(item, dict) else None
         if name not in known:
-            raise RequestError(f"unknown output {name!r}; the model's outputs are {', '.join(known)}",
-                               field=f"outputs[{index}].name", expected=known)
+            raise RequestError(
+                f"unknown output {name!r}; the model's outputs are {', '.join(known)}",
+                field=f"outputs[{index}].name",
+                expected=known,
+            )
         if name not in names:
             names.append(name)
     return tuple(names) or None
@@ -205,26 +260,46 @@ def _decode_output_selection(raw: Any, outputs: Sequence[TensorSpec]) -> tuple[s
 
 def _decode_instances(instances: Any, inputs: Sequence[TensorSpec], allow_nan: bool) -> InferenceRequest:
     if not isinstance(instances, list):
-        raise RequestError(f"'instances' must be a list of rows, got {_json_type(instances)}", field="instances",
-                           expected="a list")
+        raise RequestError(
+            f"'instances' must be a list of rows, got {_json_type(instances)}",
+            field="instances",
+            expected="a list",
+        )
     if instances and all(isinstance(row, dict) for row in instances):
         for index, row in enumerate(instances):
             _check_names(list(row), inputs, f"instances[{index}]")
-        feeds = {spec.name: to_array([row[spec.name] for row in instances], spec, f"instances[*].{spec.name}",
-                                     allow_nan) for spec in inputs}
+        feeds = {
+            spec.name: to_array(
+                [row[spec.name] for row in instances], spec, f"instances[*].{spec.name}", allow_nan
+            )
+            for spec in inputs
+        }
         return _finish("instances", feeds, inputs, None, None)
     if any(isinstance(row, dict) for row in instances):
-        raise RequestError("'instances' mixes objects and plain rows", field="instances",
-                           expected="all rows, or all {input name: row} objects")
+        raise RequestError(
+            "'instances' mixes objects and plain rows",
+            field="instances",
+            expected="all rows, or all {input name: row} objects",
+        )
     if len(inputs) != 1:
-        raise RequestError(f"the model has {len(inputs)} inputs: each instance must be an object naming them",
-                           field="instances", expected={spec.name: spec.shape_text() for spec in inputs})
+        raise RequestError(
+            f"the model has {len(inputs)} inputs: each instance must be an object naming them",
+            field="instances",
+            expected={spec.name: spec.shape_text() for spec in inputs},
+        )
     spec = inputs[0]
-    return _finish("instances", {spec.name: to_array(instances, spec, "instances", allow_nan)}, inputs, None, None)
+    return _finish(
+        "instances", {spec.name: to_array(instances, spec, "instances", allow_nan)}, inputs, None, None
+    )
 
 
-def _finish(style: str, feeds: dict[str, np.ndarray], inputs: Sequence[TensorSpec],
-            output_names: tuple[str, ...] | None, request_id: str | None) -> InferenceRequest:
+def _finish(
+    style: str,
+    feeds: dict[str, np.ndarray],
+    inputs: Sequence[TensorSpec],
+    output_names: tuple[str, ...] | None,
+    request_id: str | None,
+) -> InferenceRequest:
     check_symbolic_dims(feeds, inputs)
     first = feeds[inputs[0].name] if inputs else None
     rows = int(first.shape[0]) if first is not None and first.ndim else 1
@@ -235,49 +310,76 @@ def _check_names(given: Sequence[str], inputs: Sequence[TensorSpec], field: str)
     known = [spec.name for spec in inputs]
     unknown = [name for name in given if name not in known]
     if unknown:
-        raise RequestError(f"unknown input '{unknown[0]}'; the model's inputs are {_names(inputs)}",
-                           field=f"{field}.{unknown[0]}", expected=known)
+        raise RequestError(
+            f"unknown input '{unknown[0]}'; the model's inputs are {_names(inputs)}",
+            field=f"{field}.{unknown[0]}",
+            expected=known,
+        )
     missing = [name for name in known if name not in given]
     if missing:
-        raise RequestError(f"missing input '{missing[0]}'; the model needs {_names(inputs)}",
-                           field=f"{field}.{missing[0]}", expected=known)
+        raise RequestError(
+            f"missing input '{missing[0]}'; the model needs {_names(inputs)}",
+            field=f"{field}.{missing[0]}",
+            expected=known,
+        )
 
 
-def to_array(value: Any, spec: TensorSpec, field: str, allow_nan: bool = False, check_shape: bool = True) -> np.ndarray:
+def to_array(
+    value: Any, spec: TensorSpec, field: str, allow_nan: bool = False, check_shape: bool = True
+) -> np.ndarray:
     """JSON value → numpy array of ``spec``'s dtype; checks kinds, ranges, NaN and (optionally) the shape."""
     target = spec.dtype
     if target not in DTYPE_TO_OIP:
-        raise RequestError(f"input '{spec.name}' has type {target}, which this handler cannot build from JSON",
-                           field=field, expected="a tensor input")
+        raise RequestError(
+            f"input '{spec.name}' has type {target}, which this handler cannot build from JSON",
+            field=field,
+            expected="a tensor input",
+        )
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise RequestError(f"input '{spec.name}': nested lists are ragged (rows of different lengths)", field=field,
-                           expected=spec.shape_text()) from exc
+        raise RequestError(
+            f"input '{spec.name}': nested lists are ragged (rows of different lengths)",
+            field=field,
+            expected=spec.shape_text(),
+        ) from exc
     kind = array.dtype.kind
     if target == "string":
         if kind != "U" and array.size:
-            raise RequestError(f"input '{spec.name}' expects strings (BYTES), got {_kind_text(array)}", field=field,
-                               expected="BYTES")
+            raise RequestError(
+                f"input '{spec.name}' expects strings (BYTES), got {_kind_text(array)}",
+                field=field,
+                expected="BYTES",
+            )
         array = array.astype(object)
     else:
         dtype = np.dtype(target)
         if array.size and kind not in _NUMERIC_KINDS[dtype.kind]:
-            raise RequestError(f"input '{spec.name}' expects {_KIND_WORDS[dtype.kind]} ({spec.oip_datatype}), got "
-                               f"{_kind_text(array)}", field=field, expected=spec.oip_datatype)
+            raise RequestError(
+                f"input '{spec.name}' expects {_KIND_WORDS[dtype.kind]} ({spec.oip_datatype}), got "
+                f"{_kind_text(array)}",
+                field=field,
+                expected=spec.oip_datatype,
+            )
         if dtype.kind in "iu" and array.size and not np.can_cast(array.dtype, dtype):
             info = np.iinfo(dtype)
             low, high = array.min(), array.max()
             if low < info.min or high > info.max:
-                raise RequestError(f"input '{spec.name}' has values out of range for {spec.oip_datatype} "
-                                   f"[{info.min}, {info.max}]: {low if low < info.min else high}", field=field,
-                                   expected=f"{spec.oip_datatype} in [{info.min}, {info.max}]")
+                raise RequestError(
+                    f"input '{spec.name}' has values out of range for {spec.oip_datatype} "
+                    f"[{info.min}, {info.max}]: {low if low < info.min else high}",
+                    field=field,
+                    expected=f"{spec.oip_datatype} in [{info.min}, {info.max}]",
+                )
         with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported just below
             array = array.astype(dtype, copy=False)
         if dtype.kind == "f" and not allow_nan and array.size and not np.isfinite(array).all():
-            raise RequestError(f"input '{spec.name}' contains NaN or Infinity (or a value too large for "
-                               f"{spec.oip_datatype}); this model does not accept non-finite values", field=field,
-                               expected=f"finite {spec.oip_datatype} numbers")
+            raise RequestError(
+                f"input '{spec.name}' contains NaN or Infinity (or a value too large for "
+                f"{spec.oip_datatype}); this model does not accept non-finite values",
+                field=field,
+                expected=f"finite {spec.oip_datatype} numbers",
+            )
     if check_shape:
         check_shape_of(array.shape, spec, field)
     return array
@@ -289,13 +391,23 @@ def check_shape_of(shape: Sequence[int], spec: TensorSpec, field: str) -> None:
         return
     got = "[" + ", ".join(str(d) for d in shape) + "]"
     if len(shape) != len(spec.shape):
-        raise RequestError(f"input '{spec.name}' has shape {got} (rank {len(shape)}) but the model expects rank "
-                           f"{len(spec.shape)}: {spec.shape_text()}", field=field, expected=spec.shape_text())
-    axis = next(i for i, (want, have) in enumerate(zip(spec.shape, shape, strict=True))
-                if isinstance(want, int) and want != have)
-    raise RequestError(f"input '{spec.name}' has shape {got} but the model expects {spec.shape_text()} "
-                       f"(dim {axis} must be {spec.shape[axis]})", field=field, expected=spec.shape_text())
-
+        raise RequestError(
+            f"input '{spec.name}' has shape {got} (rank {len(shape)}) but the model expects rank "
+            f"{len(spec.shape)}: {spec.shape_text()}",
+            field=field,
+            expected=spec.shape_text(),
+        )
+    axis = next(
+        i
+        for i, (want, have) in enumerate(zip(spec.shape, shape, strict=True))
+        if isinstance(want, int) and want != have
+    )
+    raise RequestError(
+        f"input '{spec.name}' has shape {got} but the model expects {spec.shape_text()} "
+        f"(dim {axis} must be {spec.shape[axis]})",
+        field=field,
+        expected=spec.shape_text(),
+    )
 
 
 def check_symbolic_dims(feeds: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec]) -> None:
@@ -309,16 +421,24 @@ def check_symbolic_dims(feeds: Mapping[str, np.ndarray], inputs: Sequence[Tensor
                 continue
             if want in seen and seen[want][1] != have:
                 other, size = seen[want]
-                raise RequestError(f"inputs '{other}' and '{spec.name}' share dim '{want}' but have sizes {size} and "
-                                   f"{have}", field=f"inputs.{spec.name}", expected=f"{want} = {size}")
+                raise RequestError(
+                    f"inputs '{other}' and '{spec.name}' share dim '{want}' but have sizes {size} and {have}",
+                    field=f"inputs.{spec.name}",
+                    expected=f"{want} = {size}",
+                )
             seen.setdefault(want, (spec.name, int(have)))
 
 
 # ---------------------------------------------------------------------------------------------- encoding
 
 
-def encode_response(request: InferenceRequest, outputs: Sequence[TensorSpec], values: Sequence[Any],
-                    model_name: str, model_version: str) -> dict[str, Any]:
+def encode_response(
+    request: InferenceRequest,
+    outputs: Sequence[TensorSpec],
+    values: Sequence[Any],
+    model_name: str,
+    model_version: str,
+) -> dict[str, Any]:
     """session.run results (in the order of ``outputs``) → the response body of ``request.style``."""
     if request.style == "oip":
         body: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
@@ -332,9 +452,12 @@ def encode_response(request: InferenceRequest, outputs: Sequence[TensorSpec], va
             return {"predictions": encoded[0]}
         lengths = {len(value) if isinstance(value, list) else -1 for value in encoded}
         if lengths != {request.rows}:
-            raise RequestError("the model's outputs do not share the instances' batch dim, so they cannot be "
-                               "split into predictions; send the columnar format instead", field="instances",
-                               expected='{"inputs": {name: value}}')
+            raise RequestError(
+                "the model's outputs do not share the instances' batch dim, so they cannot be "
+                "split into predictions; send the columnar format instead",
+                field="instances",
+                expected='{"inputs": {name: value}}',
+            )
         names = [spec.name for spec in outputs]
         return {"predictions": [dict(zip(names, row, strict=True)) for row in zip(*encoded, strict=True)]}
     if request.style == "columnar_list" and len(outputs) == 1:
@@ -345,12 +468,20 @@ def encode_response(request: InferenceRequest, outputs: Sequence[TensorSpec], va
 def _oip_output(spec: TensorSpec, value: Any) -> dict[str, Any]:
     if isinstance(value, np.ndarray):
         datatype = "BYTES" if value.dtype.kind in "OUS" else _OIP_BY_DTYPE.get(value.dtype, spec.oip_datatype)
-        return {"name": spec.name, "shape": list(value.shape), "datatype": datatype,
-                "data": to_json_value(value.reshape(-1))}
+        return {
+            "name": spec.name,
+            "shape": list(value.shape),
+            "datatype": datatype,
+            "data": to_json_value(value.reshape(-1)),
+        }
     data = to_json_value(value)
     shape = [len(data)] if isinstance(data, list) else []
-    return {"name": spec.name, "shape": shape, "datatype": spec.oip_datatype,
-            "data": data if isinstance(data, list) else [data]}
+    return {
+        "name": spec.name,
+        "shape": shape,
+        "datatype": spec.oip_datatype,
+        "data": data if isinstance(data, list) else [data],
+    }
 
 
 def to_json_value(value: Any) -> Any:
@@ -380,16 +511,22 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
-def model_metadata(name: str, version: str, inputs: Sequence[TensorSpec],
-                   outputs: Sequence[TensorSpec]) -> dict[str, Any]:
+def model_metadata(
+    name: str, version: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+) -> dict[str, Any]:
     """OIP model metadata (``GET /v2/models/{name}``); dynamic dims are -1 as the protocol asks."""
 
     def tensor(spec: TensorSpec) -> dict[str, Any]:
         shape = [] if spec.shape is None else [d if isinstance(d, int) else -1 for d in spec.shape]
         return {"name": spec.name, "datatype": spec.oip_datatype, "shape": shape}
 
-    return {"name": name, "versions": [version], "platform": "onnxruntime",
-            "inputs": [tensor(spec) for spec in inputs], "outputs": [tensor(spec) for spec in outputs]}
+    return {
+        "name": name,
+        "versions": [version],
+        "platform": "onnxruntime",
+        "inputs": [tensor(spec) for spec in inputs],
+        "outputs": [tensor(spec) for spec in outputs],
+    }
 
 
 # ---------------------------------------------------------------------------------------------- batching
@@ -428,7 +565,7 @@ def split_rows(values: Sequence[Any], rows: Sequence[int]) -> list[list[Any]] | 
     parts: list[list[Any]] = []
     start = 0
     for count in rows:
-        parts.append([value[start:start + count] for value in values])
+        parts.append([value[start : start + count] for value in values])
         start += count
     return parts
 
@@ -439,7 +576,8 @@ def _names(inputs: Sequence[TensorSpec]) -> str:
 
 def _json_type(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number")
+        type(value), "a number"
+    )
 
 
 def _kind_text(array: np.ndarray) -> str:
@@ -448,4 +586,6 @@ def _kind_text(array: np.ndarray) -> str:
         return "null, objects or mixed values"
     if kind == "f":
         return "NaN values" if np.isnan(array).any() else "non-integer numbers"
-    return {"i": "integers", "u": "integers", "b": "true/false values", "U": "strings"}.get(kind, str(array.dtype))
+    return {"i": "integers", "u": "integers", "b": "true/false values", "U": "strings"}.get(
+        kind, str(array.dtype)
+    )

@@ -98,22 +98,33 @@ def http_request(event: Mapping[str, Any], kind: EventKind) -> HttpRequest:
         try:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise RequestError("body is marked isBase64Encoded but is not valid base64", field="body",
-                               expected="base64-encoded JSON") from exc
+            raise RequestError(
+                "body is marked isBase64Encoded but is not valid base64",
+                field="body",
+                expected="base64-encoded JSON",
+            ) from exc
     if body is not None and body_size(body) > MAX_BODY_BYTES:
         raise _too_large(body_size(body))
     return HttpRequest(method=method, path=path, body=body, headers=headers)
 
 
 def _too_large(size: int) -> RequestError:
-    return RequestError(f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes (6 MB)", status=413,
-                        field="body", expected=f"at most {MAX_BODY_BYTES} bytes")
+    return RequestError(
+        f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes (6 MB)",
+        status=413,
+        field="body",
+        expected=f"at most {MAX_BODY_BYTES} bytes",
+    )
 
 
 def http_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The proxy-integration response both HTTP payload versions accept."""
-    return {"statusCode": status, "headers": {**JSON_HEADERS, **(headers or {})}, "body": dumps(payload),
-            "isBase64Encoded": False}
+    return {
+        "statusCode": status,
+        "headers": {**JSON_HEADERS, **(headers or {})},
+        "body": dumps(payload),
+        "isBase64Encoded": False,
+    }
 
 
 @dataclass(frozen=True)
@@ -132,12 +143,22 @@ def route(method: str, path: str) -> Route:
     if found.action == "root":
         if method in ("GET", "POST"):
             return Route("model_metadata" if method == "GET" else "infer")
-        raise RequestError(f"{method} is not allowed on {path}; use POST to infer or GET for metadata", status=405,
-                           field="method", expected="GET, POST", headers={"allow": "GET, POST"})
+        raise RequestError(
+            f"{method} is not allowed on {path}; use POST to infer or GET for metadata",
+            status=405,
+            field="method",
+            expected="GET, POST",
+            headers={"allow": "GET, POST"},
+        )
     wanted = "GET" if found.action in _GET_ACTIONS else "POST"
     if method != wanted:
-        raise RequestError(f"{method} is not allowed on {path}; use {wanted}", status=405, field="method",
-                           expected=wanted, headers={"allow": wanted})
+        raise RequestError(
+            f"{method} is not allowed on {path}; use {wanted}",
+            status=405,
+            field="method",
+            expected=wanted,
+            headers={"allow": wanted},
+        )
     return found
 
 
@@ -145,11 +166,17 @@ def _match(path: str) -> Route:
     parts = [part for part in path.split("/") if part]
     if not parts:
         return Route("root")
-    start = next((i for i, part in enumerate(parts)
-                  if part == "v2" and (i + 1 == len(parts) or parts[i + 1] in ("health", "models"))), None)
+    start = next(
+        (
+            i
+            for i, part in enumerate(parts)
+            if part == "v2" and (i + 1 == len(parts) or parts[i + 1] in ("health", "models"))
+        ),
+        None,
+    )
     if start is None:
         return Route("infer")
-    rest = parts[start + 1:]
+    rest = parts[start + 1 :]
     if not rest:
         return Route("server_metadata")
     if rest in (["health", "live"], ["health", "ready"]):
@@ -177,8 +204,10 @@ class SqsMessage:
 
 
 def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage]:
-    return [SqsMessage(message_id=str(record.get("messageId", "")), body=record.get("body") or "")
-            for record in event["Records"]]
+    return [
+        SqsMessage(message_id=str(record.get("messageId", "")), body=record.get("body") or "")
+        for record in event["Records"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -191,8 +220,12 @@ def s3_objects(event: Mapping[str, Any]) -> list[S3Object]:
     objects = []
     for record in event["Records"]:
         s3 = record.get("s3") or {}
-        objects.append(S3Object(bucket=str((s3.get("bucket") or {}).get("name", "")),
-                                key=unquote_plus(str((s3.get("object") or {}).get("key", "")))))
+        objects.append(
+            S3Object(
+                bucket=str((s3.get("bucket") or {}).get("name", "")),
+                key=unquote_plus(str((s3.get("object") or {}).get("key", ""))),
+            )
+        )
     return objects
 
 

@@ -51,7 +51,9 @@ from .signature import TensorSpec
 DEFAULT_MODEL_DIR = "/opt/model"
 DEFAULT_S3_OUTPUT_PREFIX = "predictions/"
 DEFAULT_METRICS_NAMESPACE = "SlsDeploy"
-LOG_PREDICTION_MAX_CHARS = 32 * 1024  # CloudWatch Logs caps an event at 256 KB; keep SQS prediction logs small
+LOG_PREDICTION_MAX_CHARS = (
+    32 * 1024
+)  # CloudWatch Logs caps an event at 256 KB; keep SQS prediction logs small
 INTERNAL_ERROR_MESSAGE = "internal error while serving the request; the function's log has the details"
 
 # onnxruntime reports kernel failures caused by the input (an index out of range, shapes that do not broadcast)
@@ -74,16 +76,26 @@ class _Tally:
 class InferenceApp:
     """One loaded model answering Lambda events. Not shared between threads (one invocation at a time)."""
 
-    def __init__(self, model: LoadedModel, *, function_name: str | None = None, logger: Logger | None = None,
-                 metrics: EphemeralMetrics | None = None, s3_output_prefix: str = DEFAULT_S3_OUTPUT_PREFIX,
-                 metrics_namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        function_name: str | None = None,
+        logger: Logger | None = None,
+        metrics: EphemeralMetrics | None = None,
+        s3_output_prefix: str = DEFAULT_S3_OUTPUT_PREFIX,
+        metrics_namespace: str | None = None,
+    ) -> None:
         self.model = model
         self.function_name = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or model.name
         service = os.environ.get("POWERTOOLS_SERVICE_NAME") or self.function_name
         self.logger = logger or Logger(service=service)
-        namespace = metrics_namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE
-        self.metrics = metrics or EphemeralMetrics(namespace=namespace, service=service,
-                                                   function_name=self.function_name)
+        namespace = (
+            metrics_namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE
+        )
+        self.metrics = metrics or EphemeralMetrics(
+            namespace=namespace, service=service, function_name=self.function_name
+        )
         self.metrics.set_default_dimensions(function_name=self.function_name)
         self.s3_output_prefix = s3_output_prefix
         self.allow_nan = bool(model.manifest.get("allow_nan", False))
@@ -93,12 +105,20 @@ class InferenceApp:
         self._metadata = codec.model_metadata(model.name, model.version, model.inputs, model.outputs)
         self._first_invocation = True
         self._s3: Any = None
-        self.logger.info("model loaded", extra={"model": model.name, "model_version": model.version,
-                                                "load_ms": round(model.load_ms, 3), "threads": model.threads})
+        self.logger.info(
+            "model loaded",
+            extra={
+                "model": model.name,
+                "model_version": model.version,
+                "load_ms": round(model.load_ms, 3),
+                "threads": model.threads,
+            },
+        )
 
     @classmethod
-    def from_model_dir(cls, model_dir: str | os.PathLike[str], memory_mb: int | None = None,
-                       **kwargs: Any) -> InferenceApp:
+    def from_model_dir(
+        cls, model_dir: str | os.PathLike[str], memory_mb: int | None = None, **kwargs: Any
+    ) -> InferenceApp:
         """Load ``model_dir`` (model.onnx + model.json) with the one loader; raises loader.ModelLoadError."""
         return cls(load_model(model_dir, memory_mb=memory_mb), **kwargs)
 
@@ -106,9 +126,11 @@ class InferenceApp:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InferenceApp:
         env = os.environ if environ is None else environ
         memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-        return cls.from_model_dir(env.get("SLS_MODEL_DIR", DEFAULT_MODEL_DIR),
-                                  memory_mb=int(memory) if memory.isdigit() else None,
-                                  s3_output_prefix=env.get("SLS_S3_OUTPUT_PREFIX", DEFAULT_S3_OUTPUT_PREFIX))
+        return cls.from_model_dir(
+            env.get("SLS_MODEL_DIR", DEFAULT_MODEL_DIR),
+            memory_mb=int(memory) if memory.isdigit() else None,
+            s3_output_prefix=env.get("SLS_S3_OUTPUT_PREFIX", DEFAULT_S3_OUTPUT_PREFIX),
+        )
 
     # ------------------------------------------------------------------------------------------ events
 
@@ -128,9 +150,16 @@ class InferenceApp:
             return self._handle_direct(event, tally)
         finally:
             self._emit_metrics(tally, context)
-            self.logger.info("invocation", extra={"status": tally.status, "batch_size": tally.rows,
-                                                  "runs": tally.runs, "inference_ms": round(tally.run_ms, 3),
-                                                  "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+            self.logger.info(
+                "invocation",
+                extra={
+                    "status": tally.status,
+                    "batch_size": tally.rows,
+                    "runs": tally.runs,
+                    "inference_ms": round(tally.run_ms, 3),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
 
     def _handle_direct(self, event: Any, tally: _Tally) -> dict[str, Any]:
         try:
@@ -154,8 +183,11 @@ class InferenceApp:
             self._check_model(found)
             if found.action == "infer":
                 if not request.body:
-                    raise RequestError("request body is empty; POST a JSON inference request", field="body",
-                                       expected='{"inputs": ...} or {"instances": [...]}')
+                    raise RequestError(
+                        "request body is empty; POST a JSON inference request",
+                        field="body",
+                        expected='{"inputs": ...} or {"instances": [...]}',
+                    )
                 body: Any = self.predict(codec.parse_json(request.body), tally)
             else:
                 body = self._get(found.action)
@@ -176,7 +208,9 @@ class InferenceApp:
         for message, result in zip(messages, self.predict_many(payloads, tally), strict=True):
             if isinstance(result, RequestError):
                 failures.append({"itemIdentifier": message.message_id})
-                self.logger.warning("sqs record failed", extra={"message_id": message.message_id, **result.to_body()})
+                self.logger.warning(
+                    "sqs record failed", extra={"message_id": message.message_id, **result.to_body()}
+                )
             else:
                 self._log_prediction("sqs prediction", {"message_id": message.message_id}, result)
         tally.status = 200 if not failures else 207
@@ -188,8 +222,10 @@ class InferenceApp:
         for obj in events.s3_objects(event):
             if obj.key.startswith(self.s3_output_prefix):
                 summary["skipped"].append(obj.key)
-                self.logger.info("s3 object skipped: it is under the output prefix",
-                                 extra={"bucket": obj.bucket, "key": obj.key, "prefix": self.s3_output_prefix})
+                self.logger.info(
+                    "s3 object skipped: it is under the output prefix",
+                    extra={"bucket": obj.bucket, "key": obj.key, "prefix": self.s3_output_prefix},
+                )
                 continue
             todo.append((obj, self._read_s3_request(obj)))
         results = self.predict_many([payload for _, payload in todo], tally)
@@ -198,16 +234,24 @@ class InferenceApp:
             key = events.s3_output_key(obj.key, self.s3_output_prefix, error=failed)
             body = result.to_body() if isinstance(result, RequestError) else result
             try:
-                self._s3_client().put_object(Bucket=obj.bucket, Key=key, Body=codec.dumps(body).encode("utf-8"),
-                                             ContentType="application/json")
+                self._s3_client().put_object(
+                    Bucket=obj.bucket,
+                    Key=key,
+                    Body=codec.dumps(body).encode("utf-8"),
+                    ContentType="application/json",
+                )
             except Exception:
-                self.logger.exception("could not write the s3 result", extra={"bucket": obj.bucket, "key": key})
+                self.logger.exception(
+                    "could not write the s3 result", extra={"bucket": obj.bucket, "key": key}
+                )
                 summary["errors"].append(key)
                 continue
             summary["errors" if failed else "written"].append(key)
             log = self.logger.warning if failed else self.logger.info
-            log("s3 result written", extra={"bucket": obj.bucket, "source_key": obj.key, "key": key,
-                                            **(body if failed else {})})
+            log(
+                "s3 result written",
+                extra={"bucket": obj.bucket, "source_key": obj.key, "key": key, **(body if failed else {})},
+            )
         tally.status = 200 if not summary["errors"] else 207
         return summary
 
@@ -218,12 +262,18 @@ class InferenceApp:
             size = int(response.get("ContentLength") or 0)
             if size > codec.MAX_BODY_BYTES:
                 response["Body"].close()
-                return RequestError(f"s3://{obj.bucket}/{obj.key} is {size} bytes; the limit is "
-                                    f"{codec.MAX_BODY_BYTES} bytes (6 MB)", status=413, field="body",
-                                    expected=f"at most {codec.MAX_BODY_BYTES} bytes")
+                return RequestError(
+                    f"s3://{obj.bucket}/{obj.key} is {size} bytes; the limit is "
+                    f"{codec.MAX_BODY_BYTES} bytes (6 MB)",
+                    status=413,
+                    field="body",
+                    expected=f"at most {codec.MAX_BODY_BYTES} bytes",
+                )
             return _parse_or_error(response["Body"].read())
         except Exception:
-            self.logger.exception("could not read the s3 object", extra={"bucket": obj.bucket, "key": obj.key})
+            self.logger.exception(
+                "could not read the s3 object", extra={"bucket": obj.bucket, "key": obj.key}
+            )
             return RequestError(INTERNAL_ERROR_MESSAGE, status=500)
 
     def _s3_client(self) -> Any:
@@ -272,7 +322,9 @@ class InferenceApp:
         try:
             specs, values = self._run(codec.concat_feeds(requests), requests[0].output_names, tally)
         except RequestError as err:
-            self.logger.info("batched run rejected; running records one by one", extra={"reason": err.message})
+            self.logger.info(
+                "batched run rejected; running records one by one", extra={"reason": err.message}
+            )
             return None
         except Exception:
             self.logger.exception("batched run failed; running records one by one")
@@ -284,11 +336,15 @@ class InferenceApp:
         answers: list[Any] = []
         for request, part in zip(requests, parts, strict=True):
             try:
-                answers.append(codec.encode_response(request, specs, part, self.model.name, self.model.version))
+                answers.append(
+                    codec.encode_response(request, specs, part, self.model.name, self.model.version)
+                )
                 tally.rows += request.rows
             except RequestError as err:
                 answers.append(err)
-        self.logger.info("batched run", extra={"records": len(requests), "batch_size": sum(r.rows for r in requests)})
+        self.logger.info(
+            "batched run", extra={"records": len(requests), "batch_size": sum(r.rows for r in requests)}
+        )
         return answers
 
     def _answer_one(self, request: InferenceRequest, tally: _Tally) -> Any:
@@ -303,8 +359,9 @@ class InferenceApp:
         tally.rows += request.rows
         return response
 
-    def _run(self, feeds: Mapping[str, Any], output_names: Sequence[str] | None,
-             tally: _Tally) -> tuple[list[TensorSpec], list[Any]]:
+    def _run(
+        self, feeds: Mapping[str, Any], output_names: Sequence[str] | None, tally: _Tally
+    ) -> tuple[list[TensorSpec], list[Any]]:
         names = list(output_names) if output_names else self._output_names
         started = time.perf_counter()
         try:
@@ -333,18 +390,29 @@ class InferenceApp:
 
     def _check_model(self, found: events.Route) -> None:
         if found.model is not None and found.model != self.model.name:
-            raise RequestError(f"model '{found.model}' is not served here; this endpoint serves '{self.model.name}'",
-                               status=404, field="path", expected=self.model.name)
+            raise RequestError(
+                f"model '{found.model}' is not served here; this endpoint serves '{self.model.name}'",
+                status=404,
+                field="path",
+                expected=self.model.name,
+            )
         if found.version is not None and found.version != self.model.version:
-            raise RequestError(f"model '{self.model.name}' has no version '{found.version}'; the deployed version "
-                               f"is '{self.model.version}'", status=404, field="path", expected=self.model.version)
+            raise RequestError(
+                f"model '{self.model.name}' has no version '{found.version}'; the deployed version "
+                f"is '{self.model.version}'",
+                status=404,
+                field="path",
+                expected=self.model.version,
+            )
 
     def _emit_metrics(self, tally: _Tally, context: Any) -> None:
         if self._first_invocation:
             self._first_invocation = False
             if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency":
                 self.metrics.add_cold_start_metric(context=context)  # prints its own EMF line
-            self.metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=self.model.load_ms)
+            self.metrics.add_metric(
+                name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=self.model.load_ms
+            )
         if tally.runs:
             self.metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=tally.run_ms)
             self.metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=tally.rows)
@@ -357,8 +425,15 @@ class InferenceApp:
     def _log_prediction(self, message: str, extra: dict[str, Any], response: Mapping[str, Any]) -> None:
         text = codec.dumps(response)
         if len(text) > LOG_PREDICTION_MAX_CHARS:
-            self.logger.info(message, extra={**extra, "prediction_truncated": True, "prediction_chars": len(text),
-                                             "prediction_head": text[:1024]})
+            self.logger.info(
+                message,
+                extra={
+                    **extra,
+                    "prediction_truncated": True,
+                    "prediction_chars": len(text),
+                    "prediction_head": text[:1024],
+                },
+            )
         else:
             self.logger.info(message, extra={**extra, "prediction": response})
 

@@ -57,7 +57,9 @@ def threads_for_memory(memory_mb: int | None) -> int:
     return max(1, min(MAX_VCPUS, math.ceil(memory_mb / MEMORY_MB_PER_VCPU)))
 
 
-def session_options(memory_mb: int | None, config_entries: Mapping[str, str] | None = None) -> ort.SessionOptions:
+def session_options(
+    memory_mb: int | None, config_entries: Mapping[str, str] | None = None
+) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     threads = threads_for_memory(memory_mb)
     opts.intra_op_num_threads = threads
@@ -74,7 +76,9 @@ def session_options(memory_mb: int | None, config_entries: Mapping[str, str] | N
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     manifest_path = model_dir / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise ModelLoadError(f"{manifest_path} is missing: the model layer must hold model.onnx and model.json")
+        raise ModelLoadError(
+            f"{manifest_path} is missing: the model layer must hold model.onnx and model.json"
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -84,7 +88,9 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_model(model_dir: str | os.PathLike[str], memory_mb: int | None = None, verify_sha256: bool = True) -> LoadedModel:
+def load_model(
+    model_dir: str | os.PathLike[str], memory_mb: int | None = None, verify_sha256: bool = True
+) -> LoadedModel:
     """Load `model_dir` (as laid out in the model layer). Raises ModelLoadError with what is wrong."""
     started = time.perf_counter()
     root = Path(model_dir)

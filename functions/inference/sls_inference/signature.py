@@ -86,17 +86,24 @@ class TensorSpec:
             return True
         if len(shape) != len(self.shape):
             return False
-        return all(not isinstance(want, int) or want == got for want, got in zip(self.shape, shape, strict=True))
+        return all(
+            not isinstance(want, int) or want == got for want, got in zip(self.shape, shape, strict=True)
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.oip_datatype, "dtype": self.dtype,
-                "shape": None if self.shape is None else list(self.shape)}
+        return {
+            "name": self.name,
+            "datatype": self.oip_datatype,
+            "dtype": self.dtype,
+            "shape": None if self.shape is None else list(self.shape),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TensorSpec:
         shape = data.get("shape")
-        return cls(name=str(data["name"]), dtype=str(data["dtype"]),
-                   shape=None if shape is None else tuple(shape))
+        return cls(
+            name=str(data["name"]), dtype=str(data["dtype"]), shape=None if shape is None else tuple(shape)
+        )
 
 
 def specs_from_ort(nodes: Iterable[Any]) -> tuple[TensorSpec, ...]:
@@ -110,6 +117,8 @@ def specs_from_ort(nodes: Iterable[Any]) -> tuple[TensorSpec, ...]:
         shape = node.shape
         dims: tuple[Dim, ...] | None = None
         if shape is not None:
-            dims = tuple(d if isinstance(d, int) and d >= 0 else (d if isinstance(d, str) else None) for d in shape)
+            dims = tuple(
+                d if isinstance(d, int) and d >= 0 else (d if isinstance(d, str) else None) for d in shape
+            )
         specs.append(TensorSpec(name=node.name, dtype=dtype, shape=dims))
     return tuple(specs)

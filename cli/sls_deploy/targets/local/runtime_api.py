@@ -97,8 +97,9 @@ class RuntimeState:
             self.cond.notify_all()
             return invocation
 
-    def finish(self, request_id: str, payload: bytes, function_error: str | None,
-               error_type: str | None) -> bool:
+    def finish(
+        self, request_id: str, payload: bytes, function_error: str | None, error_type: str | None
+    ) -> bool:
         """Record the outcome of the invocation in flight; False when `request_id` is not the one in flight."""
         with self.cond:
             invocation = self.current
@@ -146,8 +147,9 @@ def _error_outcome(body: bytes, header_type: str | None) -> tuple[bytes, str]:
     if isinstance(parsed, dict) and "errorMessage" in parsed:
         return body, str(parsed.get("errorType") or header_type or "Unhandled")
     error_type = header_type or "Runtime.Unknown"
-    return error_payload(error_type, body.decode("utf-8", "replace") or "Unknown application error occurred"), \
-        error_type
+    return error_payload(
+        error_type, body.decode("utf-8", "replace") or "Unknown application error occurred"
+    ), error_type
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -162,10 +164,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
         pass  # the CLI shows the function's logs, not the emulator's access log
 
-    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-               content_type: str = "application/json") -> None:
-        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
-                 f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    def _reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        lines = [
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
         lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
@@ -197,12 +207,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         assert invocation.handed_out_at is not None
         deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
-        self._reply(200, invocation.event, headers={
-            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
-            "Lambda-Runtime-Trace-Id": invocation.trace_id,
-        })
+        self._reply(
+            200,
+            invocation.event,
+            headers={
+                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+                "Lambda-Runtime-Trace-Id": invocation.trace_id,
+            },
+        )
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self._read_body()
@@ -220,10 +234,16 @@ class _Handler(BaseHTTPRequestHandler):
         if match["kind"] == "response":
             if len(body) > limits.MAX_SYNC_PAYLOAD_BYTES:
                 # Accepted (202) so the runtime carries on, but the caller gets Lambda's error instead.
-                accepted = state.finish(request_id, error_payload(
+                accepted = state.finish(
+                    request_id,
+                    error_payload(
+                        "Function.ResponseSizeTooLarge",
+                        f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                        f"({limits.MAX_SYNC_PAYLOAD_BYTES} bytes).",
+                    ),
+                    "Unhandled",
                     "Function.ResponseSizeTooLarge",
-                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
-                    f"({limits.MAX_SYNC_PAYLOAD_BYTES} bytes)."), "Unhandled", "Function.ResponseSizeTooLarge")
+                )
             else:
                 accepted = state.finish(request_id, body, None, None)
         else:
@@ -234,7 +254,9 @@ class _Handler(BaseHTTPRequestHandler):
         if accepted:
             self._json(202, {"status": "OK"})
         else:
-            self._json(400, {"errorMessage": f"invalid request ID {request_id}", "errorType": "InvalidRequestID"})
+            self._json(
+                400, {"errorMessage": f"invalid request ID {request_id}", "errorType": "InvalidRequestID"}
+            )
 
 
 class RuntimeApiServer(ThreadingHTTPServer):
@@ -251,8 +273,9 @@ class RuntimeApiServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         self._closing = False
         super().__init__(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(target=self._accept_loop, name=f"runtime-api-{self.server_address[1]}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept_loop, name=f"runtime-api-{self.server_address[1]}", daemon=True
+        )
         self._thread.start()
 
     @property

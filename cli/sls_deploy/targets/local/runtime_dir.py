@@ -52,8 +52,9 @@ def is_built(path: Path) -> bool:
     return (path / MARKER).is_file()
 
 
-def ensure_runtime_dir(interpreter: Path, python_version: str, cache_root: Path,
-                       progress: Progress = _quiet) -> Path:
+def ensure_runtime_dir(
+    interpreter: Path, python_version: str, cache_root: Path, progress: Progress = _quiet
+) -> Path:
     """The runtime dir for `interpreter` (a Python `python_version`), built on first use."""
     path = runtime_dir_path(cache_root, python_version)
     if is_built(path):
@@ -63,12 +64,18 @@ def ensure_runtime_dir(interpreter: Path, python_version: str, cache_root: Path,
             return path
         actual = interpreter_version(interpreter)
         if actual is None:
-            raise TargetError(f"the worker interpreter {interpreter} does not run",
-                              "set SLS_DEPLOY_PYTHON to a working python" + python_version)
+            raise TargetError(
+                f"the worker interpreter {interpreter} does not run",
+                "set SLS_DEPLOY_PYTHON to a working python" + python_version,
+            )
         if f"{actual[0]}.{actual[1]}" != python_version:
-            raise TargetError(f"{interpreter} is Python {actual[0]}.{actual[1]}, not {python_version}",
-                              f"point SLS_DEPLOY_PYTHON at a python{python_version} interpreter")
-        progress(f"installing the local Lambda runtime ({', '.join(REQUIREMENTS)}) for python{python_version}")
+            raise TargetError(
+                f"{interpreter} is Python {actual[0]}.{actual[1]}, not {python_version}",
+                f"point SLS_DEPLOY_PYTHON at a python{python_version} interpreter",
+            )
+        progress(
+            f"installing the local Lambda runtime ({', '.join(REQUIREMENTS)}) for python{python_version}"
+        )
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -76,17 +83,35 @@ def ensure_runtime_dir(interpreter: Path, python_version: str, cache_root: Path,
             pip_install_for_interpreter(list(REQUIREMENTS), tmp, interpreter, compile_bytecode=True)
         except PackagingError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise TargetError(f"could not install the local Lambda runtime for python{python_version}: "
-                              f"{exc.message}", exc.hint) from exc
-        check = subprocess.run([str(interpreter), "-S", "-c", "import awslambdaric, boto3"], env={
-            "PYTHONPATH": str(tmp), "PATH": os.environ.get("PATH", "")}, capture_output=True, text=True,
-            check=False)
+            raise TargetError(
+                f"could not install the local Lambda runtime for python{python_version}: {exc.message}",
+                exc.hint,
+            ) from exc
+        check = subprocess.run(
+            [str(interpreter), "-S", "-c", "import awslambdaric, boto3"],
+            env={"PYTHONPATH": str(tmp), "PATH": os.environ.get("PATH", "")},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if check.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise TargetError(f"the local Lambda runtime built for python{python_version} does not import:\n"
-                              f"{check.stderr.strip()[-800:]}", "report this as a bug")
-        (tmp / MARKER).write_text(json.dumps({"requirements": list(REQUIREMENTS), "python": python_version,
-                                              "machine": host_machine(), "built_at": time.time()}, indent=1))
+            raise TargetError(
+                f"the local Lambda runtime built for python{python_version} does not import:\n"
+                f"{check.stderr.strip()[-800:]}",
+                "report this as a bug",
+            )
+        (tmp / MARKER).write_text(
+            json.dumps(
+                {
+                    "requirements": list(REQUIREMENTS),
+                    "python": python_version,
+                    "machine": host_machine(),
+                    "built_at": time.time(),
+                },
+                indent=1,
+            )
+        )
         shutil.rmtree(path, ignore_errors=True)  # a half-built leftover without a marker
         tmp.rename(path)
     return path

@@ -68,11 +68,29 @@ class VersionRecord:
         return cls(**fields)
 
 
-def fingerprint(code_sha256: str, layer_sha256s: tuple[str, ...], handler: str, runtime: str, arch: str,
-                memory: int, timeout: int, environment: dict[str, str], model_sha256: str) -> str:
+def fingerprint(
+    code_sha256: str,
+    layer_sha256s: tuple[str, ...],
+    handler: str,
+    runtime: str,
+    arch: str,
+    memory: int,
+    timeout: int,
+    environment: dict[str, str],
+    model_sha256: str,
+) -> str:
     """What makes two versions the same: equal fingerprints → no new version."""
-    data = [code_sha256, list(layer_sha256s), handler, runtime, arch, memory, timeout,
-            sorted(environment.items()), model_sha256]
+    data = [
+        code_sha256,
+        list(layer_sha256s),
+        handler,
+        runtime,
+        arch,
+        memory,
+        timeout,
+        sorted(environment.items()),
+        model_sha256,
+    ]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
@@ -86,8 +104,9 @@ def _read_json(path: Path) -> Any:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise TargetError(f"the local state file {path} is unreadable: {exc}",
-                          f"delete {path.parent} and push again") from exc
+        raise TargetError(
+            f"the local state file {path} is unreadable: {exc}", f"delete {path.parent} and push again"
+        ) from exc
 
 
 def _make_read_only(root: Path) -> None:
@@ -122,16 +141,21 @@ class LocalState:
         if dest.is_file():
             return dest
         if not artifact.zip_path.is_file():
-            raise TargetError(f"the {artifact.kind} zip {artifact.zip_path} is missing",
-                              "build it again (sls-deploy push rebuilds everything it needs)")
+            raise TargetError(
+                f"the {artifact.kind} zip {artifact.zip_path} is missing",
+                "build it again (sls-deploy push rebuilds everything it needs)",
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
         shutil.copyfile(artifact.zip_path, tmp)
         actual = sha256_file(tmp)
         if actual != artifact.sha256:
             tmp.unlink()
-            raise TargetError(f"{artifact.zip_path} changed after it was built (sha256 {actual[:12]}…, "
-                              f"expected {artifact.sha256[:12]}…)", "build it again, then deploy")
+            raise TargetError(
+                f"{artifact.zip_path} changed after it was built (sha256 {actual[:12]}…, "
+                f"expected {artifact.sha256[:12]}…)",
+                "build it again, then deploy",
+            )
         tmp.replace(dest)
         return dest
 
@@ -142,8 +166,10 @@ class LocalState:
             return dest
         zip_path = self.artifact_path(sha256)
         if not zip_path.is_file():
-            raise TargetError(f"artifact {sha256[:12]}… is missing from {self.root / 'artifacts'}",
-                              "push the function again to restore it")
+            raise TargetError(
+                f"artifact {sha256[:12]}… is missing from {self.root / 'artifacts'}",
+                "push the function again to restore it",
+            )
         tmp = dest.with_name(f".{sha256}.{uuid.uuid4().hex}.tmp")
         tmp.mkdir(parents=True)
         try:
@@ -212,9 +238,13 @@ class LocalState:
                 published = newest
             else:
                 number = (existing[-1] if existing else 0) + 1
-                published = VersionRecord.from_json({
-                    **record.to_json(), "version": number,
-                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                published = VersionRecord.from_json(
+                    {
+                        **record.to_json(),
+                        "version": number,
+                        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                )
                 self.build_opt(published)
                 _write_json(self.function_dir(name) / "versions" / f"{number}.json", published.to_json())
             _write_json(self.function_dir(name) / "latest.json", {"version": published.version})

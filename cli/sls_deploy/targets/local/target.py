@@ -44,7 +44,9 @@ class _Resolved:
 class LocalSession:
     """A function version with a worker kept warm across invocations; a crashed worker is replaced."""
 
-    def __init__(self, target: LocalTarget, resolved: _Resolved, spec: WorkerSpec, warnings: list[str]) -> None:
+    def __init__(
+        self, target: LocalTarget, resolved: _Resolved, spec: WorkerSpec, warnings: list[str]
+    ) -> None:
         self._target = target
         self._resolved = resolved
         self.spec = spec
@@ -59,7 +61,9 @@ class LocalSession:
         if len(payload) > limits.MAX_SYNC_PAYLOAD_BYTES:
             raise InvocationError(
                 f"the request is {len(payload)} bytes; Lambda accepts at most {limits.MAX_SYNC_PAYLOAD_BYTES} "
-                f"bytes for a synchronous invoke", "send the data through S3 and pass its key instead")
+                f"bytes for a synchronous invoke",
+                "send the data through S3 and pass its key instead",
+            )
         if self._worker is None or not self._worker.alive:
             if self._worker is not None:
                 self._worker.stop()
@@ -76,8 +80,11 @@ class LocalSession:
 def _log_tail(record: VersionRecord, result: WorkerResult) -> str:
     """START, the function's lines (awslambdaric's \\r line breaks made real), END — as X-Amz-Log-Result,
     without the REPORT line, which InvokeResult.report carries."""
-    lines = [f"START RequestId: {result.request_id} Version: {record.version}",
-             *(line.replace("\r", "\n") for line in result.logs), f"END RequestId: {result.request_id}"]
+    lines = [
+        f"START RequestId: {result.request_id} Version: {record.version}",
+        *(line.replace("\r", "\n") for line in result.logs),
+        f"END RequestId: {result.request_id}",
+    ]
     text = "\n".join(lines) + "\n"
     data = text.encode("utf-8")
     if len(data) > LOG_TAIL_BYTES:
@@ -86,13 +93,23 @@ def _log_tail(record: VersionRecord, result: WorkerResult) -> str:
 
 
 def _invoke_result(resolved: _Resolved, result: WorkerResult, warnings: list[str]) -> InvokeResult:
-    extra: dict[str, object] = {"warnings": list(warnings), "cold_start": result.cold,
-                                "qualifier": resolved.qualifier}
+    extra: dict[str, object] = {
+        "warnings": list(warnings),
+        "cold_start": result.cold,
+        "qualifier": resolved.qualifier,
+    }
     if result.error_type is not None:
         extra["error_type"] = result.error_type
-    return InvokeResult(name=resolved.record.name, version=str(resolved.record.version), status_code=200,
-                        payload=result.payload, function_error=result.function_error, report=result.report,
-                        log_tail=_log_tail(resolved.record, result), extra=extra)
+    return InvokeResult(
+        name=resolved.record.name,
+        version=str(resolved.record.version),
+        status_code=200,
+        payload=result.payload,
+        function_error=result.function_error,
+        report=result.report,
+        log_tail=_log_tail(resolved.record, result),
+        extra=extra,
+    )
 
 
 class LocalTarget:
@@ -112,21 +129,43 @@ class LocalTarget:
     def deploy(self, build: FunctionBuild) -> Deployment:
         reserved = sorted(set(build.environment) & RESERVED_VARS)
         if reserved:
-            raise TargetError(f"{build.name}: the environment sets {', '.join(reserved)}, which Lambda reserves",
-                              "remove them from the function's Environment; Lambda sets them itself")
+            raise TargetError(
+                f"{build.name}: the environment sets {', '.join(reserved)}, which Lambda reserves",
+                "remove them from the function's Environment; Lambda sets them itself",
+            )
         if len(build.layers) > limits.MAX_LAYERS:
-            raise TargetError(f"{build.name} has {len(build.layers)} layers; Lambda allows {limits.MAX_LAYERS}",
-                              "merge layers")
+            raise TargetError(
+                f"{build.name} has {len(build.layers)} layers; Lambda allows {limits.MAX_LAYERS}",
+                "merge layers",
+            )
         for artifact in (build.code, *build.layers):
             self.state.store_artifact(artifact)
         layer_shas = tuple(a.sha256 for a in build.layers)
         environment = dict(build.environment)
         record = VersionRecord(
-            name=build.name, version=0, code_sha256=build.code.sha256, layer_sha256s=layer_shas,
-            handler=build.handler, runtime=build.runtime, arch=build.arch, memory=build.memory,
-            timeout=build.timeout, environment=environment, model_sha256=build.model_sha256,
-            fingerprint=fingerprint(build.code.sha256, layer_shas, build.handler, build.runtime, build.arch,
-                                    build.memory, build.timeout, environment, build.model_sha256))
+            name=build.name,
+            version=0,
+            code_sha256=build.code.sha256,
+            layer_sha256s=layer_shas,
+            handler=build.handler,
+            runtime=build.runtime,
+            arch=build.arch,
+            memory=build.memory,
+            timeout=build.timeout,
+            environment=environment,
+            model_sha256=build.model_sha256,
+            fingerprint=fingerprint(
+                build.code.sha256,
+                layer_shas,
+                build.handler,
+                build.runtime,
+                build.arch,
+                build.memory,
+                build.timeout,
+                environment,
+                build.model_sha256,
+            ),
+        )
         published, changed = self.state.publish(record, ALIAS)
         self.state.extracted(published.code_sha256)
         self.state.opt_dir(published)
@@ -137,9 +176,15 @@ class LocalTarget:
 
     def _deployment(self, record: VersionRecord, changed: bool) -> Deployment:
         project = self.config.project_name
-        return Deployment(target=self.name, name=record.name, version=str(record.version), alias=ALIAS,
-                          changed=changed, endpoint=f"sls-deploy invoke {record.name}",
-                          function_id=f"local:{project}:{record.name}")
+        return Deployment(
+            target=self.name,
+            name=record.name,
+            version=str(record.version),
+            alias=ALIAS,
+            changed=changed,
+            endpoint=f"sls-deploy invoke {record.name}",
+            function_id=f"local:{project}:{record.name}",
+        )
 
     def list(self) -> list[Deployment]:
         deployments = []
@@ -155,10 +200,11 @@ class LocalTarget:
         names = self.state.function_names()
         if name not in names:
             known = ", ".join(names) or "none"
-            raise NotDeployedError(f"no function {name!r} is deployed on the local target "
-                                   f"({self.config.state_path}); deployed: {known}",
-                                   "deploy it with `sls-deploy push MODEL --name NAME`" if not names
-                                   else f"use one of: {known}")
+            raise NotDeployedError(
+                f"no function {name!r} is deployed on the local target "
+                f"({self.config.state_path}); deployed: {known}",
+                "deploy it with `sls-deploy push MODEL --name NAME`" if not names else f"use one of: {known}",
+            )
         aliases = self.state.aliases(name)
         version: int | None
         if qualifier == "$LATEST":
@@ -170,8 +216,9 @@ class LocalTarget:
         record = self.state.read_version(name, version) if version is not None else None
         if record is None:
             choices = [*aliases, "$LATEST", *map(str, self.state.versions(name))]
-            raise NotDeployedError(f"{name} has no version or alias {qualifier!r}",
-                                   f"use one of: {', '.join(choices)}")
+            raise NotDeployedError(
+                f"{name} has no version or alias {qualifier!r}", f"use one of: {', '.join(choices)}"
+            )
         return _Resolved(record=record, qualifier=qualifier)
 
     def _interpreter_for(self, record: VersionRecord) -> tuple[Path, str, builtins.list[str]]:
@@ -181,9 +228,14 @@ class LocalTarget:
         if found is not None:
             return Path(found), wanted, []
         host = f"{sys.version_info.major}.{sys.version_info.minor}"
-        warnings = [] if host == wanted else [
-            f"no python{wanted} interpreter found: running {record.name} on this Python {host}; packages "
-            f"built for python{wanted} may not import (set SLS_DEPLOY_PYTHON or install python{wanted})"]
+        warnings = (
+            []
+            if host == wanted
+            else [
+                f"no python{wanted} interpreter found: running {record.name} on this Python {host}; packages "
+                f"built for python{wanted} may not import (set SLS_DEPLOY_PYTHON or install python{wanted})"
+            ]
+        )
         return Path(sys.executable), host, warnings
 
     def _session(self, name: str, qualifier: str) -> LocalSession:
@@ -192,16 +244,27 @@ class LocalTarget:
         interpreter, python_version, warnings = self._interpreter_for(record)
         machine = {"x86_64": "x86_64", "arm64": "aarch64"}.get(record.arch, record.arch)
         if machine != runtime_dir.host_machine():
-            warnings.append(f"{record.name} version {record.version} is built for {record.arch}, this machine is "
-                            f"{runtime_dir.host_machine()}: its compiled packages may not load here")
+            warnings.append(
+                f"{record.name} version {record.version} is built for {record.arch}, this machine is "
+                f"{runtime_dir.host_machine()}: its compiled packages may not load here"
+            )
         spec = WorkerSpec(
-            function_name=record.name, version=str(record.version), handler=record.handler,
-            interpreter=interpreter, python_version=python_version,
-            task_root=self.state.extracted(record.code_sha256), opt_dir=self.state.opt_dir(record),
-            runtime_dir=runtime_dir.ensure_runtime_dir(interpreter, python_version, self.config.cache_path,
-                                                       self._progress),
-            memory_mb=record.memory, timeout_s=record.timeout, region=self.config.region,
-            environment=record.environment, qualifier=qualifier)
+            function_name=record.name,
+            version=str(record.version),
+            handler=record.handler,
+            interpreter=interpreter,
+            python_version=python_version,
+            task_root=self.state.extracted(record.code_sha256),
+            opt_dir=self.state.opt_dir(record),
+            runtime_dir=runtime_dir.ensure_runtime_dir(
+                interpreter, python_version, self.config.cache_path, self._progress
+            ),
+            memory_mb=record.memory,
+            timeout_s=record.timeout,
+            region=self.config.region,
+            environment=record.environment,
+            qualifier=qualifier,
+        )
         return LocalSession(self, resolved, spec, warnings)
 
     @contextmanager

@@ -44,17 +44,39 @@ ACCOUNT_ID = "000000000000"  # a local "account" for ARNs the function may parse
 # The caller's variables passed through to the function: credentials and endpoints (a real Lambda gets its
 # role's credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN), the CA bundle, and a
 # profile with the files it lives in. Nothing else of the caller's environment reaches the function.
-PASSTHROUGH_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE",
-                    "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+PASSTHROUGH_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CA_BUNDLE",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
 # Set by Lambda; a function's own Environment may not set these (Lambda rejects them at deploy time).
-RESERVED_VARS = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-})
+RESERVED_VARS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 _LIVE_WORKERS: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 
@@ -102,14 +124,15 @@ def map_lambda_paths(value: str, spec: WorkerSpec) -> str:
     def one(part: str) -> str:
         for mount, local in mounts:
             if part == mount or part.startswith(mount + "/"):
-                return local + part[len(mount):]
+                return local + part[len(mount) :]
         return part
 
     return ":".join(one(part) for part in value.split(":"))
 
 
-def lambda_environment(spec: WorkerSpec, runtime_api: str, log_stream: str,
-                       parent: Mapping[str, str] | None = None) -> dict[str, str]:
+def lambda_environment(
+    spec: WorkerSpec, runtime_api: str, log_stream: str, parent: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The worker's complete environment: Lambda's variables, the function's, and the pass-through ones."""
     parent = os.environ if parent is None else parent
     task, opt, runtime = str(spec.task_root), str(spec.opt_dir), str(spec.runtime_dir)
@@ -120,10 +143,10 @@ def lambda_environment(spec: WorkerSpec, runtime_api: str, log_stream: str,
         "TZ": ":UTC",
         "PATH": f"{interpreter_bin}:/usr/local/bin:/usr/bin:/bin:{opt}/bin",
         "LD_LIBRARY_PATH": f"{interpreter_lib}:/lib64:/usr/lib64:{runtime}:{runtime}/lib:{task}:{task}/lib:"
-                           f"{opt}/lib",
+        f"{opt}/lib",
         # Lambda's order: the function's code, then the layers, then the runtime's own packages (boto3).
         "PYTHONPATH": f"{task}:{opt}/python/lib/python{spec.python_version}/site-packages:{opt}/python:"
-                      f"{runtime}",
+        f"{runtime}",
         # /var/task and /opt are read-only on Lambda: no __pycache__ written next to the shared trees.
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -136,21 +159,23 @@ def lambda_environment(spec: WorkerSpec, runtime_api: str, log_stream: str,
     if "AWS_PROFILE" in env:  # the function has no HOME: point it at the caller's files
         env.setdefault("AWS_CONFIG_FILE", str(Path("~/.aws/config").expanduser()))
         env.setdefault("AWS_SHARED_CREDENTIALS_FILE", str(Path("~/.aws/credentials").expanduser()))
-    env.update({
-        "_HANDLER": spec.handler,
-        "AWS_REGION": spec.region,
-        "AWS_DEFAULT_REGION": spec.region,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{spec.python_version}",
-        "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_LAMBDA_RUNTIME_API": runtime_api,
-        "LAMBDA_TASK_ROOT": task,
-        "LAMBDA_RUNTIME_DIR": runtime,
-    })
+    env.update(
+        {
+            "_HANDLER": spec.handler,
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{spec.python_version}",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "LAMBDA_TASK_ROOT": task,
+            "LAMBDA_RUNTIME_DIR": runtime,
+        }
+    )
     return env
 
 
@@ -224,8 +249,12 @@ def _exit_text(returncode: int) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        words = {"SIGKILL": "killed", "SIGTERM": "terminated", "SIGSEGV": "segmentation fault",
-                 "SIGABRT": "aborted"}
+        words = {
+            "SIGKILL": "killed",
+            "SIGTERM": "terminated",
+            "SIGSEGV": "segmentation fault",
+            "SIGABRT": "aborted",
+        }
         return f"signal: {words.get(name, name)}"
     return f"exit status {returncode}"
 
@@ -264,8 +293,10 @@ class Worker:
             return
         spec = self.spec
         if not (spec.runtime_dir / "awslambdaric").is_dir():
-            raise InvocationError(f"the local Lambda runtime at {spec.runtime_dir} has no awslambdaric",
-                                  "delete that folder; it is rebuilt on the next invoke")
+            raise InvocationError(
+                f"the local Lambda runtime at {spec.runtime_dir} has no awslambdaric",
+                "delete that folder; it is rebuilt on the next invoke",
+            )
         self._server = RuntimeApiServer(self._state, tcp_nodelay=self._tcp_nodelay)
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         env = lambda_environment(spec, self._server.address, stream)
@@ -274,15 +305,22 @@ class Worker:
         command = [str(spec.interpreter), "-S", "-m", "awslambdaric", spec.handler]
         self._spawned_at = time.monotonic()
         try:
-            self._proc = subprocess.Popen(command, cwd=spec.task_root, env=env, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(
+                command,
+                cwd=spec.task_root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
             self._server.close()
             self._server = None
-            raise InvocationError(f"cannot start the worker {spec.interpreter}: {exc}",
-                                  "set SLS_DEPLOY_PYTHON to a python" + spec.python_version + " interpreter") \
-                from exc
+            raise InvocationError(
+                f"cannot start the worker {spec.interpreter}: {exc}",
+                "set SLS_DEPLOY_PYTHON to a python" + spec.python_version + " interpreter",
+            ) from exc
         assert self._proc.stdout is not None
         self._logs = _LogCollector(self._proc.stdout, self._proc.stdout.fileno())
         self._watcher = threading.Thread(target=self._watch, name=f"worker-{self._proc.pid}", daemon=True)
@@ -360,26 +398,39 @@ class Worker:
         with self._invoke_lock:
             self.start()
             if not self.alive:
-                raise InvocationError("this worker has exited and cannot take invocations",
-                                      "start a new worker (sessions do this by themselves)")
+                raise InvocationError(
+                    "this worker has exited and cannot take invocations",
+                    "start a new worker (sessions do this by themselves)",
+                )
             return self._invoke(event, float(timeout_s or self.spec.timeout_s))
 
     def _invoke(self, event: bytes, timeout_s: float) -> WorkerResult:
         state = self._state
         cold, self._invoked = not self._invoked, True
-        invocation = Invocation(request_id=str(uuid.uuid4()), event=event, function_arn=self.spec.function_arn,
-                                trace_id=_trace_id(), timeout_s=timeout_s)
+        invocation = Invocation(
+            request_id=str(uuid.uuid4()),
+            event=event,
+            function_arn=self.spec.function_arn,
+            trace_id=_trace_id(),
+            timeout_s=timeout_s,
+        )
         # Until the event is handed out: init past Lambda's 10 s limit is retried inside the invoke, under the
         # function's timeout (an initialized runtime takes the event at once).
         init_deadline = time.monotonic() + limits.MAX_INIT_S + timeout_s
         timed_out = False
         state.submit(invocation)
         with state.cond:
-            while not (invocation.finished or state.exited
-                       or (state.init_error is not None and invocation.handed_out_at is None)):
+            while not (
+                invocation.finished
+                or state.exited
+                or (state.init_error is not None and invocation.handed_out_at is None)
+            ):
                 now = time.monotonic()
-                deadline = init_deadline if invocation.handed_out_at is None \
+                deadline = (
+                    init_deadline
+                    if invocation.handed_out_at is None
                     else invocation.handed_out_at + timeout_s
+                )
                 if now >= deadline:
                     timed_out = True
                     break
@@ -395,16 +446,24 @@ class Worker:
         request_id = invocation.request_id
         extra_log: list[str] = []
         if invocation.finished:
-            payload, function_error, error_type = \
-                invocation.payload, invocation.function_error, invocation.error_type
+            payload, function_error, error_type = (
+                invocation.payload,
+                invocation.function_error,
+                invocation.error_type,
+            )
             ended = invocation.finished_at or ended
         elif timed_out:
             self._kill()
             self._wait_exit(5)
-            message = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"[:-3] + \
-                f"Z {request_id} Task timed out after {timeout_s:.2f} seconds"
-            payload, function_error, error_type = \
-                error_payload("Sandbox.Timedout", message), "Unhandled", "Sandbox.Timedout"
+            message = (
+                f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"[:-3]
+                + f"Z {request_id} Task timed out after {timeout_s:.2f} seconds"
+            )
+            payload, function_error, error_type = (
+                error_payload("Sandbox.Timedout", message),
+                "Unhandled",
+                "Sandbox.Timedout",
+            )
             extra_log.append(message)
         elif init_error is not None:
             payload, function_error, error_type = init_error.payload, "Unhandled", init_error.error_type
@@ -415,8 +474,11 @@ class Worker:
             self._wait_exit(5)
             text = _exit_text(self.returncode if self.returncode is not None else -signal.SIGKILL)
             message = f"RequestId: {request_id} Error: Runtime exited with error: {text}"
-            payload, function_error, error_type = \
-                error_payload("Runtime.ExitError", message), "Unhandled", "Runtime.ExitError"
+            payload, function_error, error_type = (
+                error_payload("Runtime.ExitError", message),
+                "Unhandled",
+                "Runtime.ExitError",
+            )
             extra_log += [message, "Runtime.ExitError"]
         if hwm_kb is None:
             hwm_kb = self._maxrss_kb
@@ -429,11 +491,23 @@ class Worker:
         started = invocation.handed_out_at if invocation.handed_out_at is not None else ended
         duration_ms = max(0.0, (ended - started) * 1000.0)
         billed = math.ceil(duration_ms + (init_ms or 0.0))
-        report = Report(request_id=request_id, duration_ms=duration_ms, billed_duration_ms=max(1, billed),
-                        memory_size_mb=self.spec.memory_mb, max_memory_used_mb=math.ceil(hwm_kb / 1024),
-                        init_duration_ms=init_ms)
-        return WorkerResult(request_id=request_id, payload=payload, function_error=function_error,
-                            error_type=error_type, report=report, logs=tuple(logs), cold=cold)
+        report = Report(
+            request_id=request_id,
+            duration_ms=duration_ms,
+            billed_duration_ms=max(1, billed),
+            memory_size_mb=self.spec.memory_mb,
+            max_memory_used_mb=math.ceil(hwm_kb / 1024),
+            init_duration_ms=init_ms,
+        )
+        return WorkerResult(
+            request_id=request_id,
+            payload=payload,
+            function_error=function_error,
+            error_type=error_type,
+            report=report,
+            logs=tuple(logs),
+            cold=cold,
+        )
 
 
 def stop_all_workers() -> None:
