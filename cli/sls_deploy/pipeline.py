@@ -27,7 +27,7 @@ from .package.budget import BudgetReport, check_budget
 from .package.function_code import build_function_code
 from .package.model_layer import build_model_layer, model_layer_dir
 from .package.runtime_layer import build_runtime_layer
-from .targets.base import Deployment, FunctionBuild
+from .targets.base import Deployment, FunctionBuild, Target
 from .template.project import write_project_template
 from .template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
 
@@ -278,22 +278,18 @@ def push(
     dry_run: bool = False,
     progress: Progress = _quiet,
 ) -> PushResult:
+    target = open_target(config, progress)  # an unavailable target fails before anything is built
     result = build(config, model_path, name=name, sample=sample, progress=progress)
     if dry_run:
         return PushResult(build=result, deployment=None, dry_run=True)
-    target = open_target(config)
     progress(f"deploying {result.function.name} to the {config.target} target")
     deployment = target.deploy(result.function)
     return PushResult(build=result, deployment=deployment)
 
 
-def open_target(config: ProjectConfig) -> Any:
+def open_target(config: ProjectConfig, progress: Progress = _quiet) -> Target:
     if config.target == "local":
         from .targets.local.target import LocalTarget
 
-        return LocalTarget(config)
+        return LocalTarget(config, progress=progress)
     raise SlsDeployError("the aws target is not available in this version", "use --target local")
-
-
-def artifacts_of(function: FunctionBuild) -> list[Artifact]:
-    return [function.code, *function.layers]
