@@ -127,39 +127,11 @@ def main(ctx: click.Context, project_dir: Path | None) -> None:
     ctx.obj["project_dir"] = project_dir
 
 
-def _settings(
-    memory: int | None,
-    timeout: int | None,
-    arch: str | None,
-    runtime: str | None,
-    public: bool | None,
-    target: str | None,
-) -> dict[str, Any]:
-    return {
-        "memory": memory,
-        "timeout": timeout,
-        "arch": arch,
-        "runtime": runtime,
-        "public": public,
-        "target": target,
-    }
-
-
 @main.command(context_settings=CONTEXT)
 @build_options
 @click.pass_context
 def build(
-    ctx: click.Context,
-    model: Path,
-    name: str | None,
-    sample: Path | None,
-    memory: int | None,
-    timeout: int | None,
-    arch: str | None,
-    runtime: str | None,
-    public: bool | None,
-    target: str | None,
-    as_json: bool,
+    ctx: click.Context, model: Path, name: str | None, sample: Path | None, as_json: bool, **settings: Any
 ) -> None:
     """Check MODEL and build everything a deploy needs, deploying nothing.
 
@@ -173,7 +145,7 @@ def build(
     """
     from .pipeline import build as run_build
 
-    config = _config(ctx, **_settings(memory, timeout, arch, runtime, public, target))
+    config = _config(ctx, **settings)
     with _progress(not as_json) as step:
         result = run_build(config, model, name=name, sample=sample, progress=step)
     if as_json:
@@ -191,14 +163,9 @@ def push(
     model: Path,
     name: str | None,
     sample: Path | None,
-    memory: int | None,
-    timeout: int | None,
-    arch: str | None,
-    runtime: str | None,
-    public: bool | None,
-    target: str | None,
     as_json: bool,
     dry_run: bool,
+    **settings: Any,
 ) -> None:
     """Build MODEL and deploy it as a function (publishing a new version only when something changed).
 
@@ -210,7 +177,7 @@ def push(
     """
     from .pipeline import push as run_push
 
-    config = _config(ctx, **_settings(memory, timeout, arch, runtime, public, target))
+    config = _config(ctx, **settings)
     with _progress(not as_json) as step:
         result = run_push(config, model, name=name, sample=sample, dry_run=dry_run, progress=step)
     if as_json:

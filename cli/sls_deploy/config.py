@@ -62,23 +62,9 @@ class ProjectConfig:
             raise ConfigError(
                 f"unknown target {self.target!r}", "use --target local (default) or --target aws"
             )
-        if self.arch not in limits.SUPPORTED_ARCHITECTURES:
-            raise ConfigError(f"unknown architecture {self.arch!r}", "use --arch x86_64 or --arch arm64")
-        if self.runtime not in limits.SUPPORTED_RUNTIMES:
-            raise ConfigError(
-                f"runtime {self.runtime!r} is not supported",
-                f"use one of {', '.join(limits.SUPPORTED_RUNTIMES)}: onnxruntime's wheels need Amazon Linux 2023",
-            )
-        if not limits.MIN_MEMORY_MB <= self.memory <= limits.MAX_MEMORY_MB:
-            raise ConfigError(
-                f"memory {self.memory} MB is outside Lambda's range",
-                f"choose {limits.MIN_MEMORY_MB}–{limits.MAX_MEMORY_MB} MB",
-            )
-        if not 1 <= self.timeout <= limits.MAX_TIMEOUT_S:
-            raise ConfigError(
-                f"timeout {self.timeout} s is outside Lambda's range",
-                f"choose 1–{limits.MAX_TIMEOUT_S} seconds",
-            )
+        problem = limits.function_setting_problem(self.arch, self.runtime, self.memory, self.timeout)
+        if problem is not None:
+            raise ConfigError(*problem)
         return self
 
 

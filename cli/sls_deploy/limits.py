@@ -37,3 +37,19 @@ PRICES_USD = MappingProxyType(
         "cloudwatch_metric_month": 0.30,
     }
 )
+
+
+def function_setting_problem(arch: str, runtime: str, memory: int, timeout: int) -> tuple[str, str] | None:
+    """The first of a function's settings that Lambda would refuse, as (what is wrong, how to fix it)."""
+    if arch not in SUPPORTED_ARCHITECTURES:
+        return f"unknown architecture {arch!r}", f"use one of {', '.join(SUPPORTED_ARCHITECTURES)}"
+    if runtime not in SUPPORTED_RUNTIMES:
+        return (
+            f"runtime {runtime!r} is not supported",
+            f"use one of {', '.join(SUPPORTED_RUNTIMES)}: onnxruntime's wheels need Amazon Linux 2023",
+        )
+    if not MIN_MEMORY_MB <= memory <= MAX_MEMORY_MB:
+        return f"memory {memory} MB is outside Lambda's range", f"choose {MIN_MEMORY_MB}–{MAX_MEMORY_MB} MB"
+    if not 1 <= timeout <= MAX_TIMEOUT_S:
+        return f"timeout {timeout} s is outside Lambda's range", f"choose 1–{MAX_TIMEOUT_S} seconds"
+    return None

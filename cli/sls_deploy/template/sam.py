@@ -439,26 +439,11 @@ def _check_spec(spec: TemplateSpec) -> str:
 
 def _check_function(function: FunctionSpec) -> None:
     where = f"model {function.name!r}"
-    if function.arch not in limits.SUPPORTED_ARCHITECTURES:
-        raise TemplateError(
-            f"{where}: unknown architecture {function.arch!r}",
-            f"use one of {', '.join(limits.SUPPORTED_ARCHITECTURES)}",
-        )
-    if function.runtime not in limits.SUPPORTED_RUNTIMES:
-        raise TemplateError(
-            f"{where}: runtime {function.runtime!r} is not supported",
-            f"use one of {', '.join(limits.SUPPORTED_RUNTIMES)}",
-        )
-    if not limits.MIN_MEMORY_MB <= function.memory <= limits.MAX_MEMORY_MB:
-        raise TemplateError(
-            f"{where}: memory {function.memory} MB is outside Lambda's range",
-            f"choose {limits.MIN_MEMORY_MB}–{limits.MAX_MEMORY_MB} MB",
-        )
-    if not 1 <= function.timeout <= limits.MAX_TIMEOUT_S:
-        raise TemplateError(
-            f"{where}: timeout {function.timeout} s is outside Lambda's range",
-            f"choose 1–{limits.MAX_TIMEOUT_S} seconds",
-        )
+    problem = limits.function_setting_problem(
+        function.arch, function.runtime, function.memory, function.timeout
+    )
+    if problem is not None:
+        raise TemplateError(f"{where}: {problem[0]}", problem[1])
     concurrency = function.reserved_concurrency
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 0
