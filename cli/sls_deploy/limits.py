@@ -20,6 +20,30 @@ MAX_VCPUS = 6
 MAX_TIMEOUT_S = 900
 MAX_INIT_S = 10
 
+# Keys Lambda sets itself and refuses in a function's environment.
+RESERVED_ENV_VARS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+    }
+)
+
 # Payloads.
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024

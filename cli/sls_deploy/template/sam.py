@@ -63,29 +63,6 @@ LOG_RETENTION_DAYS = (
 )
 MAX_FUNCTION_NAME_CHARS = 64  # Lambda FunctionName: [A-Za-z0-9-_], 1–64 characters
 MAX_LAYER_NAME_CHARS = 140  # Lambda LayerName: [A-Za-z0-9-_], 1–140 characters
-# Keys Lambda sets itself and refuses in a function's environment.
-RESERVED_ENV_KEYS = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_DEFAULT_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_RUNTIME_API",
-        "AWS_REGION",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "LAMBDA_RUNTIME_DIR",
-        "LAMBDA_TASK_ROOT",
-    }
-)
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # Names whose CamelCase form can be read back unambiguously: lowercase words joined by single hyphens,
@@ -453,7 +430,7 @@ def _check_function(function: FunctionSpec) -> None:
             "leave it unset for the account's shared pool, or give e.g. 10",
         )
     for key, value in function.environment.items():
-        if not _ENV_KEY_RE.match(key) or key in RESERVED_ENV_KEYS:
+        if not _ENV_KEY_RE.match(key) or key in limits.RESERVED_ENV_VARS:
             raise TemplateError(
                 f"{where}: environment variable {key!r} cannot be set on Lambda",
                 "use letters, digits and '_', starting with a letter, and none of Lambda's "

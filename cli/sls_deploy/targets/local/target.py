@@ -29,7 +29,7 @@ from ...errors import InvocationError, NotDeployedError, TargetError
 from ..base import Deployment, FunctionBuild, InvokeResult
 from . import runtime_dir
 from .state import LocalState, VersionRecord, fingerprint
-from .worker import RESERVED_VARS, Worker, WorkerResult, WorkerSpec
+from .worker import Worker, WorkerResult, WorkerSpec
 
 LOG_TAIL_BYTES = 4096  # Lambda's X-Amz-Log-Result carries the last 4 KB of the invocation's log
 ALIAS = "live"
@@ -127,7 +127,7 @@ class LocalTarget:
 
     # -- deploy ------------------------------------------------------------------------------------------
     def deploy(self, build: FunctionBuild) -> Deployment:
-        reserved = sorted(set(build.environment) & RESERVED_VARS)
+        reserved = sorted(set(build.environment) & limits.RESERVED_ENV_VARS)
         if reserved:
             raise TargetError(
                 f"{build.name}: the environment sets {', '.join(reserved)}, which Lambda reserves",

@@ -54,29 +54,6 @@ PASSTHROUGH_VARS = (
     "AWS_SHARED_CREDENTIALS_FILE",
 )
 PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
-# Set by Lambda; a function's own Environment may not set these (Lambda rejects them at deploy time).
-RESERVED_VARS = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_DEFAULT_REGION",
-        "AWS_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_LAMBDA_RUNTIME_API",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-    }
-)
 _LIVE_WORKERS: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 
