@@ -12,7 +12,7 @@ import pytest
 from sls_deploy.errors import TargetError
 from sls_deploy.package.artifacts import Artifact
 from sls_deploy.package.zips import write_deterministic_zip
-from sls_deploy.targets.local.state import LocalState, VersionRecord, fingerprint
+from sls_deploy.targets.local.state import LocalState, VersionRecord
 
 
 def layer(folder: Path, name: str, files: dict[str, str]) -> Artifact:
@@ -45,7 +45,6 @@ def record(
         memory=memory,
         timeout=3,
         environment=env,
-        fingerprint=fingerprint(code, layers, "app.handler", "python3.12", "x86_64", memory, 3, env, ""),
     )
 
 

@@ -53,7 +53,22 @@ class VersionRecord:
     environment: dict[str, str] = field(default_factory=dict, hash=False)
     model_sha256: str = ""
     created_at: str = ""
-    fingerprint: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """What makes two versions the same (all but name, number and date): equal → no new version."""
+        data = [
+            self.code_sha256,
+            list(self.layer_sha256s),
+            self.handler,
+            self.runtime,
+            self.arch,
+            self.memory,
+            self.timeout,
+            sorted(self.environment.items()),
+            self.model_sha256,
+        ]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -62,36 +77,10 @@ class VersionRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VersionRecord:
-        fields = {k: v for k, v in data.items() if k != "format"}
+        fields = {k: v for k, v in data.items() if k not in ("format", "fingerprint")}
         fields["layer_sha256s"] = tuple(fields.get("layer_sha256s", ()))
         fields["environment"] = dict(fields.get("environment", {}))
         return cls(**fields)
-
-
-def fingerprint(
-    code_sha256: str,
-    layer_sha256s: tuple[str, ...],
-    handler: str,
-    runtime: str,
-    arch: str,
-    memory: int,
-    timeout: int,
-    environment: dict[str, str],
-    model_sha256: str,
-) -> str:
-    """What makes two versions the same: equal fingerprints → no new version."""
-    data = [
-        code_sha256,
-        list(layer_sha256s),
-        handler,
-        runtime,
-        arch,
-        memory,
-        timeout,
-        sorted(environment.items()),
-        model_sha256,
-    ]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -28,7 +28,7 @@ from ...config import ProjectConfig
 from ...errors import InvocationError, NotDeployedError, TargetError
 from ..base import Deployment, FunctionBuild, InvokeResult
 from . import runtime_dir
-from .state import LocalState, VersionRecord, fingerprint
+from .state import LocalState, VersionRecord
 from .worker import Worker, WorkerResult, WorkerSpec
 
 LOG_TAIL_BYTES = 4096  # Lambda's X-Amz-Log-Result carries the last 4 KB of the invocation's log
@@ -154,17 +154,6 @@ class LocalTarget:
             timeout=build.timeout,
             environment=environment,
             model_sha256=build.model_sha256,
-            fingerprint=fingerprint(
-                build.code.sha256,
-                layer_shas,
-                build.handler,
-                build.runtime,
-                build.arch,
-                build.memory,
-                build.timeout,
-                environment,
-                build.model_sha256,
-            ),
         )
         published, changed = self.state.publish(record, ALIAS)
         self.state.extracted(published.code_sha256)
