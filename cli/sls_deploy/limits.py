@@ -5,12 +5,18 @@ Everything that checks a limit or computes a cost reads it from here.
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 
 # Deployment package limits.
 MAX_UNZIPPED_BYTES = 262_144_000  # function code + all layers, unzipped (250 MiB)
 MAX_DIRECT_UPLOAD_ZIPPED_BYTES = 50 * 1024 * 1024  # larger zips must go through S3
 MAX_LAYERS = 5
+
+# A model's name names its function (`<project>-<name>`, FunctionName ≤ 64 of [A-Za-z0-9-_]), its layers and
+# its logical IDs: a letter first, then at most 39 letters, digits, '-' or '_'.
+MODEL_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+MODEL_NAME_HINT = "use 1–40 letters, digits, '-' or '_', starting with a letter (e.g. --name digits)"
 
 # Function configuration.
 MIN_MEMORY_MB = 128

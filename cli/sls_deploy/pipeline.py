@@ -10,13 +10,13 @@ import platform
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import interpreters
+from . import interpreters, limits
 from .config import ProjectConfig
 from .errors import ConfigError, ModelError, SlsDeployError
 from .fsutil import link_or_copy
@@ -26,13 +26,12 @@ from .package.artifacts import Artifact
 from .package.budget import BudgetReport, check_budget
 from .package.function_code import build_function_code
 from .package.model_layer import build_model_layer, model_layer_dir
-from .package.runtime_layer import build_runtime_layer
+from .package.runtime_layer import build_runtime_layer, host_layer_arch
 from .targets.base import Deployment, FunctionBuild, Target
 from .template.project import write_project_template
 from .template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
 
 Progress = Callable[[str], None]
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
 
 
 def _quiet(_: str) -> None:
@@ -92,7 +91,6 @@ class PushResult:
     build: BuildResult
     deployment: Deployment | None  # None with --dry-run
     dry_run: bool = False
-    warnings: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         data = self.build.to_json()
@@ -110,11 +108,8 @@ class PushResult:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise ConfigError(
-            f"model name {name!r} cannot name a Lambda function",
-            "use 1–40 letters, digits, '-' or '_', starting with a letter (e.g. --name digits)",
-        )
+    if not limits.MODEL_NAME_RE.fullmatch(name):
+        raise ConfigError(f"model name {name!r} cannot name a Lambda function", limits.MODEL_NAME_HINT)
     return name
 
 
@@ -154,9 +149,7 @@ def _smoke_check(model_dir: Path, samples: Samples, memory: int) -> SmokeCheck:
 def _local_runtime(config: ProjectConfig) -> tuple[str, str, str, list[str]]:
     """(arch, python version, interpreter path) the local target runs with, and warnings where it differs."""
     warnings: list[str] = []
-    host_arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine()
-    )
+    host_arch = host_layer_arch() or platform.machine()
     arch = config.arch
     if arch != host_arch:
         warnings.append(

@@ -16,7 +16,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
-from sls_inference.loader import session_options, sha256_file
+from sls_inference.integrity import sha256_file
+from sls_inference.loader import session_options
 from sls_inference.signature import TensorSpec, specs_from_ort
 
 from ..errors import ModelError

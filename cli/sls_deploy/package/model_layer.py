@@ -9,15 +9,16 @@ Side effects: writes `<out_dir>/model/` (the unpacked layer, replaced on every b
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from sls_inference.loader import DEFAULT_MODEL_FILE, MANIFEST_FORMAT, MANIFEST_NAME, sha256_file
+from sls_inference.integrity import sha256_file
+from sls_inference.loader import DEFAULT_MODEL_FILE, MANIFEST_FORMAT, MANIFEST_NAME
 from sls_inference.signature import TensorSpec
 
+from .. import limits
 from ..errors import PackagingError
 from .artifacts import Artifact
 from .zips import zip_directory
@@ -25,7 +26,6 @@ from .zips import zip_directory
 LAYER_DIR = "model"  # the zip's top folder: Lambda mounts it as /opt/model
 VERSION_LENGTH = 12
 KIND: Final = "model-layer"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def model_manifest(
@@ -92,11 +92,8 @@ def build_model_layer(
     since the loader refuses a layer whose manifest does not match its file. None: computed here (e.g. for a
     merged or compressed copy). The same inputs give the same zip, byte for byte.
     """
-    if not NAME_PATTERN.fullmatch(name):
-        raise PackagingError(
-            f"model name {name!r} cannot name a layer",
-            "use letters, digits, '-' and '_' (at most 64 characters), starting with a letter or digit",
-        )
+    if not limits.MODEL_NAME_RE.fullmatch(name):
+        raise PackagingError(f"model name {name!r} cannot name a layer", limits.MODEL_NAME_HINT)
     model_path = Path(model_path)
     if not model_path.is_file():
         raise PackagingError(

@@ -64,7 +64,6 @@ LOG_RETENTION_DAYS = (
 MAX_FUNCTION_NAME_CHARS = 64  # Lambda FunctionName: [A-Za-z0-9-_], 1–64 characters
 MAX_LAYER_NAME_CHARS = 140  # Lambda LayerName: [A-Za-z0-9-_], 1–140 characters
 
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # Names whose CamelCase form can be read back unambiguously: lowercase words joined by single hyphens,
 # each word starting with a letter ("digits", "digits-v2"). Other names get a hash suffix in their logical ID.
 _CANONICAL_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
@@ -210,11 +209,8 @@ def log_group_name(project: str, name: str) -> str:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME_RE.match(name):
-        raise TemplateError(
-            f"model name {name!r} cannot name Lambda resources",
-            "use letters, digits, '-' or '_', starting with a letter (e.g. digits-v2)",
-        )
+    if not limits.MODEL_NAME_RE.fullmatch(name):
+        raise TemplateError(f"model name {name!r} cannot name Lambda resources", limits.MODEL_NAME_HINT)
 
 
 # --- rendering ----------------------------------------------------------------------------------------------
