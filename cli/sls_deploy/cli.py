@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +43,6 @@ class Cli(click.Group):
 
 def _config(ctx: click.Context, **overrides: Any) -> ProjectConfig:
     return load_config(ctx.obj["project_dir"], overrides)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    with out.progress(enabled) as step:
-        yield step
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
@@ -146,7 +138,7 @@ def build(
     from .pipeline import build as run_build
 
     config = _config(ctx, **settings)
-    with _progress(not as_json) as step:
+    with out.progress(not as_json) as step:
         result = run_build(config, model, name=name, sample=sample, progress=step)
     if as_json:
         out.print_json(result.to_json())
@@ -178,7 +170,7 @@ def push(
     from .pipeline import push as run_push
 
     config = _config(ctx, **settings)
-    with _progress(not as_json) as step:
+    with out.progress(not as_json) as step:
         result = run_push(config, model, name=name, sample=sample, dry_run=dry_run, progress=step)
     if as_json:
         out.print_json(result.to_json())
@@ -256,7 +248,8 @@ def invoke(
 
     payload = _read_payload(data, file)
     config = _config(ctx, target=target)
-    result = open_target(config).invoke(name, payload, qualifier=qualifier)
+    with out.progress(not as_json) as step:
+        result = open_target(config, step).invoke(name, payload, qualifier=qualifier)
     if as_json:
         out.print_json(out.invoke_json(result))
     else:
