@@ -287,8 +287,11 @@ class InferenceApp:
 
     def predict(self, payload: Any, tally: _Tally | None = None) -> dict[str, Any]:
         """One request object → its response object. Raises RequestError for anything the client must fix."""
-        tally = tally if tally is not None else _Tally()
         request = codec.decode_request(payload, self.model.inputs, self.model.outputs, self.allow_nan)
+        return self._answer(request, tally if tally is not None else _Tally())
+
+    def _answer(self, request: InferenceRequest, tally: _Tally) -> dict[str, Any]:
+        """Run one decoded request and encode its response; raises RequestError for client mistakes."""
         specs, values = self._run(request.feeds, request.output_names, tally)
         response = codec.encode_response(request, specs, values, self.model.name, self.model.version)
         tally.rows += request.rows
@@ -348,16 +351,14 @@ class InferenceApp:
         return answers
 
     def _answer_one(self, request: InferenceRequest, tally: _Tally) -> Any:
+        """``_answer`` for one record of a batch: failures come back as a RequestError, never raised."""
         try:
-            specs, values = self._run(request.feeds, request.output_names, tally)
-            response = codec.encode_response(request, specs, values, self.model.name, self.model.version)
+            return self._answer(request, tally)
         except RequestError as err:
             return err
         except Exception:
             self.logger.exception("internal error")
             return RequestError(INTERNAL_ERROR_MESSAGE, status=500)
-        tally.rows += request.rows
-        return response
 
     def _run(
         self, feeds: Mapping[str, Any], output_names: Sequence[str] | None, tally: _Tally
