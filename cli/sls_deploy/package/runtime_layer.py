@@ -366,6 +366,40 @@ def _tail(text: str) -> str:
     return "\n".join(text.strip().splitlines()[-_OUTPUT_TAIL_LINES:])
 
 
+def _run_in_scratch(
+    argv: list[str],
+    env: dict[str, str],
+    scratch: str,
+    timeout_s: float,
+    what: str,
+    hint: str,
+    stdin: str = "",
+) -> str:
+    """Run a target interpreter with `argv` in the folder `scratch`; its combined output, or PackagingError
+    (naming `what` failed, with the output's last lines and `hint`) when it cannot start or exits non-zero."""
+    try:
+        proc = subprocess.run(
+            argv,
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+            cwd=scratch,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PackagingError(
+            f"{what} could not run with {argv[0]}: {exc}", "check that the interpreter starts"
+        ) from exc
+    if proc.returncode != 0:
+        raise PackagingError(
+            f"{what} failed with {argv[0]} (exit status {proc.returncode}):\n{_tail(proc.stdout)}", hint
+        )
+    return proc.stdout
+
+
 def probe_cold_start_modules(interpreter: Path, site: Path, probe: Path) -> tuple[str, ...]:
     """The `.py` files (relative to `site`) of the layer modules a cold start loads: runs `probe`
     (layers/runtime/coldstart.py) isolated with `interpreter` and only `site` importable.
@@ -374,28 +408,17 @@ def probe_cold_start_modules(interpreter: Path, site: Path, probe: Path) -> tupl
     """
     with tempfile.TemporaryDirectory(prefix="sls-coldstart-") as scratch:
         output = Path(scratch) / "modules.json"
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_PROBE_ENVIRONMENT}
-        try:
-            proc = subprocess.run(
-                [str(interpreter), "-I", "-S", "-B", str(probe), str(site), str(output)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=env,
-                cwd=scratch,
-                timeout=PROBE_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
+        _run_in_scratch(
+            [str(interpreter), "-I", "-S", "-B", str(probe), str(site), str(output)],
+            dict(_PROBE_ENVIRONMENT),
+            scratch,
+            PROBE_TIMEOUT_S,
+            "the cold-start probe",
+            f"run `{interpreter} -I -S {probe} <layer>/python out.json` to see why",
+        )
+        if not output.is_file():
             raise PackagingError(
-                f"the cold-start probe could not run with {interpreter}: {exc}",
-                "check that the interpreter starts",
-            ) from exc
-        if proc.returncode != 0 or not output.is_file():
-            raise PackagingError(
-                f"the cold-start probe failed with {interpreter} "
-                f"(exit status {proc.returncode}):\n{_tail(proc.stdout)}",
-                f"run `{interpreter} -I -S {probe} <layer>/python out.json` to see why",
+                f"the cold-start probe with {interpreter} wrote no module list", "report this as a bug"
             )
         modules = json.loads(output.read_text(encoding="utf-8"))
     return tuple(sorted(str(rel) for rel in modules))
@@ -407,40 +430,18 @@ def compile_bytecode(interpreter: Path, site: Path, modules: Iterable[str]) -> t
 
     Returns (interpreter version, cache tag). Raises PackagingError when compiling fails.
     """
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
     with tempfile.TemporaryDirectory(prefix="sls-compile-") as scratch:
-        try:
-            # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is explicit instead.
-            proc = subprocess.run(
-                [
-                    str(interpreter),
-                    "-s",
-                    "-S",
-                    "-B",
-                    "-c",
-                    _COMPILE_SCRIPT,
-                    str(site),
-                    LAMBDA_LAYER_PYTHON_DIR,
-                ],
-                input=json.dumps(sorted(modules)),
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=scratch,
-                timeout=COMPILE_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise PackagingError(
-                f"compiling the runtime layer's bytecode with {interpreter} failed: {exc}",
-                "check that the interpreter starts",
-            ) from exc
-    if proc.returncode != 0:
-        raise PackagingError(
-            f"compiling the runtime layer's bytecode with {interpreter} failed:\n{_tail(proc.stderr)}",
+        # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is explicit instead.
+        stdout = _run_in_scratch(
+            [str(interpreter), "-s", "-S", "-B", "-c", _COMPILE_SCRIPT, str(site), LAMBDA_LAYER_PYTHON_DIR],
+            {"PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"},
+            scratch,
+            COMPILE_TIMEOUT_S,
+            "compiling the runtime layer's bytecode",
             "the message above names the file that does not compile",
+            stdin=json.dumps(sorted(modules)),
         )
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    info = json.loads(stdout.strip().splitlines()[-1])
     return str(info["version"]), str(info["cache_tag"])
 
 
