@@ -254,7 +254,7 @@ def invoke(
         out.print_json(out.invoke_json(result))
     else:
         out.print_invoke(result, show_logs=logs)
-    if result.function_error or out.error_status(result) is not None:
+    if result.function_error or result.error_status is not None:
         ctx.exit(1)
 
 

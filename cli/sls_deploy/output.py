@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -103,29 +103,13 @@ def print_push(result: PushResult) -> None:
     stdout.print(f"  invoke with: sls-deploy invoke {deployment.name} --data '<request JSON>'")
 
 
-def error_status(result: InvokeResult) -> int | None:
-    """The HTTP-style status of an error answer ({"error": {"status": 400, ...}}), else None."""
-    try:
-        payload = json.loads(result.payload) if result.payload else None
-    except ValueError:
-        return None
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        status = payload["error"].get("status")
-        return status if isinstance(status, int) else 500
-    return None
-
-
 def invoke_json(result: InvokeResult) -> dict[str, Any]:
-    try:
-        payload: Any = json.loads(result.payload) if result.payload else None
-    except ValueError:
-        payload = result.payload.decode("utf-8", "replace")
     return {
         "name": result.name,
         "version": result.version,
         "status_code": result.status_code,
         "function_error": result.function_error,
-        "payload": payload,
+        "payload": result.decoded_payload,
         "report": result.report.to_json(),
         "log_tail": result.log_tail,
         **result.extra,
@@ -137,9 +121,8 @@ def print_invoke(result: InvokeResult, show_logs: bool = False) -> None:
         print_warning(warning)
     if show_logs and result.log_tail:
         stderr.print(result.log_tail.rstrip(), markup=False, highlight=False)
-    text = result.payload.decode("utf-8", "replace")
-    with suppress(ValueError):
-        text = json.dumps(json.loads(text), indent=2)
+    payload = result.decoded_payload
+    text = payload if isinstance(payload, str) else json.dumps(payload, indent=2)
     if result.function_error:
         stderr.print(f"[bold red]function error ({result.function_error}):[/]")
     stdout.print(text, markup=False, highlight=False)

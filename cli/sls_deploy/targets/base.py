@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from ..package.artifacts import Artifact
@@ -93,6 +95,25 @@ class InvokeResult:
     report: Report
     log_tail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def decoded_payload(self) -> Any:
+        """The payload as a JSON value; its text where it is not JSON; None when empty."""
+        if not self.payload:
+            return None
+        try:
+            return json.loads(self.payload)
+        except ValueError:
+            return self.payload.decode("utf-8", "replace")
+
+    @property
+    def error_status(self) -> int | None:
+        """The HTTP-style status of an error answer ({"error": {"status": 400, ...}}), else None."""
+        payload = self.decoded_payload
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            status = payload["error"].get("status")
+            return status if isinstance(status, int) else 500
+        return None
 
 
 class Target(Protocol):
