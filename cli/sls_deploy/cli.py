@@ -97,7 +97,7 @@ def build_options(func: Any) -> Any:
 @click.option(
     "--project-dir",
     "-C",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Project folder holding the config, template.yaml and .sls-deploy/ [default: current folder].",
 )

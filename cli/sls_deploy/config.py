@@ -73,6 +73,7 @@ def _sanitize(name: str) -> str:
     return cleaned or "sls-deploy"
 
 
+_KIND_WORDS = {"int": "a whole number", "bool": "true or false", "str": "text", "Path": "a path"}
 _FIELD_TYPES = {f.name: f.type for f in fields(ProjectConfig)}
 
 
@@ -95,7 +96,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{source}: {key} = {value!r} is not a valid {kind}", f"give {key} a {kind} value"
+            f"{source}: {key} = {value!r} is not {_KIND_WORDS.get(kind, kind)}",
+            f"set {key} to {_KIND_WORDS.get(kind, kind)}",
         ) from exc
 
 

@@ -108,3 +108,9 @@ def test_an_unavailable_target_is_refused_before_anything_is_built(project):
     assert result.exit_code == 1
     assert "aws target" in result.output and "hint:" in result.output
     assert not (project / ".sls-deploy").exists()
+
+
+def test_a_project_folder_that_does_not_exist_is_a_usage_error(tmp_path):
+    result = run("--project-dir", str(tmp_path / "missing"), "list")
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
