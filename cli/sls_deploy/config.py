@@ -78,7 +78,7 @@ _FIELD_TYPES = {f.name: f.type for f in fields(ProjectConfig)}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
-    kind = _FIELD_TYPES[key]
+    kind = str(_FIELD_TYPES[key])  # a string under `from __future__ import annotations`
     try:
         if kind == "bool":
             if isinstance(value, bool):
