@@ -17,6 +17,7 @@ from . import limits
 from .errors import ConfigError
 
 ENV_PREFIX = "SLS_DEPLOY_"
+DEFAULT_EMULATED_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,19 @@ class ProjectConfig:
     state_dir: str = ".sls-deploy"
     cache_dir: str = ""  # default: $XDG_CACHE_HOME/sls-deploy or ~/.cache/sls-deploy
     python: str = ""  # interpreter for local workers; default: found from pyenv / PATH by runtime
-    region: str = "us-east-1"
+    region: str = ""  # AWS region; default: the AWS configuration's (aws target), us-east-1 (local target)
+    # local target
+    idle_seconds: int = 300  # a warm worker idle this long exits (scale to zero)
+    reserved_concurrency: int = 0  # Lambda's ReservedConcurrentExecutions; 0: not reserved
+    keep_versions: int = 5  # versions kept per function (an alias's versions are always kept)
+    port: int = 3001  # `sls-deploy serve`
+    # aws target
+    stack_name: str = ""  # default: derived from the project name
+    profile: str = ""  # AWS profile; default: boto3's credential chain
+    # compression
+    compress: str = "none"  # none | auto | a method list, see `sls-deploy compress --help`
+    min_agreement: float = 0.0  # 0: the default of the agreement metric chosen for the model's outputs
+    max_slowdown: float = 1.05  # p50 latency allowed relative to the fp32 model
 
     @property
     def state_path(self) -> Path:
@@ -48,6 +61,11 @@ class ProjectConfig:
             return Path(self.cache_dir).expanduser()
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(base) / "sls-deploy"
+
+    @property
+    def emulated_region(self) -> str:
+        """The region the local target and offline template checks act in: `region`, else us-east-1."""
+        return self.region or DEFAULT_EMULATED_REGION
 
     @property
     def python_version(self) -> str:
@@ -65,6 +83,24 @@ class ProjectConfig:
         problem = limits.function_setting_problem(self.arch, self.runtime, self.memory, self.timeout)
         if problem is not None:
             raise ConfigError(*problem)
+        for key, low, high in (
+            ("idle_seconds", 1, 24 * 3600),
+            ("reserved_concurrency", 0, limits.MAX_RESERVED_CONCURRENCY),
+            ("keep_versions", 1, 1000),
+            ("port", 0, 65535),
+        ):
+            value = getattr(self, key)
+            if not low <= value <= high:
+                raise ConfigError(f"{key} = {value} is out of range", f"set {key} between {low} and {high}")
+        if self.max_slowdown < 1.0:
+            raise ConfigError(
+                f"max_slowdown = {self.max_slowdown} is below 1", "give a factor such as 1.05 (5 % slower)"
+            )
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ConfigError(
+                f"min_agreement = {self.min_agreement} is not between 0 and 1",
+                "give a fraction such as 0.995 (0 chooses the default of the agreement metric)",
+            )
         return self
 
 
@@ -73,7 +109,13 @@ def _sanitize(name: str) -> str:
     return cleaned or "sls-deploy"
 
 
-_KIND_WORDS = {"int": "a whole number", "bool": "true or false", "str": "text", "Path": "a path"}
+_KIND_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "text",
+    "Path": "a path",
+}
 _FIELD_TYPES = {f.name: f.type for f in fields(ProjectConfig)}
 
 
@@ -91,6 +133,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "Path":
             return Path(value)
         return str(value)

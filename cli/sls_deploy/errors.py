@@ -54,3 +54,17 @@ class NotDeployedError(TargetError):
 
 class InvocationError(TargetError):
     """The function could not be invoked (worker failed to start, timed out, crashed)."""
+
+
+class CompressionError(SlsDeployError):
+    """A compression method cannot be applied, or the candidate asked for fails the accuracy/latency gate."""
+
+
+class ThrottledError(TargetError):
+    """The function is at its concurrency limit and the request was not run (TooManyRequestsException)."""
+
+    def __init__(
+        self, message: str, hint: str = "", reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"
+    ) -> None:
+        super().__init__(message, hint)
+        self.reason = reason  # Lambda's Reason field of the 429

@@ -38,11 +38,12 @@ def link_or_copy(src: Path, dest: Path) -> None:
 
 
 @contextmanager
-def file_lock(lock_path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (fcntl) held for the block; other processes taking it wait."""
+def file_lock(lock_path: Path, shared: bool = False) -> Iterator[None]:
+    """An advisory lock (fcntl) held for the block: exclusive, or shared with other shared holders; others
+    taking it wait. Each call opens the file anew, so threads of one process exclude each other too."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:

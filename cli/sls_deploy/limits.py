@@ -25,6 +25,10 @@ MEMORY_MB_PER_VCPU = 1_769  # one full vCPU at 1,769 MB
 MAX_VCPUS = 6
 MAX_TIMEOUT_S = 900
 MAX_INIT_S = 10
+MAX_RESERVED_CONCURRENCY = 1_000  # the default account concurrency limit per region
+# The local target runs a function without reserved concurrency on at most this many workers at once (its
+# own machine, not a region's 1,000); one more concurrent request is throttled as Lambda throttles.
+LOCAL_MAX_CONCURRENCY = 10
 
 # Keys Lambda sets itself and refuses in a function's environment.
 RESERVED_ENV_VARS = frozenset(
@@ -50,9 +54,19 @@ RESERVED_ENV_VARS = frozenset(
     }
 )
 
+# CloudFormation (the aws target's stack).
+STACK_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")  # a letter first, at most 128 characters
+MAX_TEMPLATE_BODY_BYTES = 51_200  # larger templates must be passed by S3 URL (TemplateURL)
+MAX_TEMPLATE_URL_BYTES = 1_000_000
+
 # Payloads.
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
+
+# Event sources and logs.
+MAX_SQS_BATCH_SIZE = 10_000  # an SQS event source mapping's BatchSize on a standard queue (FIFO: 10)
+MAX_SQS_MESSAGE_BYTES = 1024 * 1024  # one SQS message (1 MiB since Aug 2025; 256 KiB before)
+MAX_LOG_EVENT_BYTES = 1024 * 1024  # one CloudWatch Logs event (1 MB since Apr 2025; 256 KB before)
 
 # Runtimes whose Amazon Linux 2023 glibc loads onnxruntime's manylinux_2_28 wheels.
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13")

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..package.artifacts import Artifact
+
+_REPORT_RE = re.compile(
+    r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
+    r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB\s+"
+    r"Max Memory Used: (?P<used>\d+) MB(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,7 @@ class FunctionBuild:
     environment: dict[str, str]
     model_sha256: str
     public: bool = False
+    reserved_concurrency: int = 0  # Lambda's ReservedConcurrentExecutions; 0: not reserved
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Deployment:
     changed: bool  # False: nothing differed from the deployed version, no new version published
     endpoint: str  # how to reach it: a local invoke address, or a function URL / ARN on AWS
     function_id: str  # local: "local:<project>:<name>"; AWS: the function ARN
+    routing: AliasRouting | None = None  # the alias after the deploy (a canary shows its extra version)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +58,179 @@ class Deployment:
             "changed": self.changed,
             "endpoint": self.endpoint,
             "function_id": self.function_id,
+            "routing": None if self.routing is None else self.routing.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class AliasRouting:
+    """Where an alias sends traffic: `version`, and `extra_weight` (0..1) of it to `extra_version` (canary)."""
+
+    alias: str
+    version: str
+    extra_version: str | None = None
+    extra_weight: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "version": self.version,
+            "extra_version": self.extra_version,
+            "extra_weight": self.extra_weight,
+        }
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published, immutable version of a function."""
+
+    name: str
+    version: str
+    created_at: str  # ISO 8601, UTC
+    model_sha256: str
+    runtime: str
+    arch: str
+    memory: int
+    timeout: int
+    aliases: tuple[str, ...] = ()  # aliases that route some traffic to this version
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "created_at": self.created_at,
+            "model_sha256": self.model_sha256,
+            "runtime": self.runtime,
+            "arch": self.arch,
+            "memory": self.memory,
+            "timeout": self.timeout,
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass(frozen=True)
+class FunctionVersions:
+    """A function's versions (oldest first) and its aliases."""
+
+    name: str
+    versions: tuple[VersionInfo, ...]
+    aliases: tuple[AliasRouting, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": [v.to_json() for v in self.versions],
+            "aliases": [a.to_json() for a in self.aliases],
+        }
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """An alias moved by rollback or promote."""
+
+    name: str
+    before: AliasRouting
+    after: AliasRouting
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "before": self.before.to_json(), "after": self.after.to_json()}
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    """What `remove` deleted."""
+
+    target: str
+    name: str
+    versions: tuple[str, ...]  # the versions that existed and are gone
+    purged: tuple[str, ...] = ()  # artifacts deleted too (paths or s3:// keys), with purge
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "name": self.name,
+            "versions": list(self.versions),
+            "purged": list(self.purged),
+        }
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line a function printed (or the platform wrote: START, END, REPORT), as CloudWatch Logs keeps it."""
+
+    timestamp: float  # seconds since the epoch
+    message: str
+    request_id: str | None = None
+    version: str | None = None
+    stream: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "message": self.message,
+            "request_id": self.request_id,
+            "version": self.version,
+            "stream": self.stream,
+        }
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary statistics of one metric over a period (None where there were no data points)."""
+
+    count: int = 0
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    average: float | None = None
+    maximum: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {
+            "count": self.count,
+            "p50": rounded(self.p50),
+            "p90": rounded(self.p90),
+            "p99": rounded(self.p99),
+            "average": rounded(self.average),
+            "maximum": rounded(self.maximum),
+        }
+
+
+@dataclass(frozen=True)
+class MetricsResult:
+    """A function's metrics over [start, end): the platform's own (as Lambda publishes them) and the
+    handler's EMF metrics. The same type on every target."""
+
+    target: str
+    name: str
+    start: float  # seconds since the epoch
+    end: float
+    invocations: int = 0
+    errors: int = 0
+    throttles: int = 0
+    cold_starts: int = 0
+    max_concurrency: int | None = None
+    duration_ms: Stats = field(default_factory=Stats)
+    init_duration_ms: Stats = field(default_factory=Stats)
+    inference_latency_ms: Stats = field(default_factory=Stats)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "name": self.name,
+            "start": self.start,
+            "end": self.end,
+            "invocations": self.invocations,
+            "errors": self.errors,
+            "throttles": self.throttles,
+            "cold_starts": self.cold_starts,
+            "max_concurrency": self.max_concurrency,
+            "duration_ms": self.duration_ms.to_json(),
+            "init_duration_ms": self.init_duration_ms.to_json(),
+            "inference_latency_ms": self.inference_latency_ms.to_json(),
         }
 
 
@@ -61,6 +244,22 @@ class Report:
     memory_size_mb: int
     max_memory_used_mb: int
     init_duration_ms: float | None = None  # set on cold starts only
+
+    @classmethod
+    def parse(cls, line: str) -> Report | None:
+        """The Report of a REPORT line as Lambda writes it (the inverse of `line`), else None."""
+        match = _REPORT_RE.search(line)
+        if match is None:
+            return None
+        init = match["init"]
+        return cls(
+            request_id=match["id"],
+            duration_ms=float(match["duration"]),
+            billed_duration_ms=int(match["billed"]),
+            memory_size_mb=int(match["memory"]),
+            max_memory_used_mb=int(match["used"]),
+            init_duration_ms=None if init is None else float(init),
+        )
 
     def line(self) -> str:
         text = (
@@ -116,11 +315,83 @@ class InvokeResult:
         return None
 
 
+@dataclass(frozen=True)
+class PlannedChange:
+    """One resource a deploy would add, modify or remove (a CloudFormation change set's row)."""
+
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str = ""  # "True" | "False" | "Conditional" for a Modify; "" otherwise
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "logical_id": self.logical_id,
+            "resource_type": self.resource_type,
+            "replacement": self.replacement,
+        }
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What deploying a build would do, computed without changing anything that serves traffic."""
+
+    target: str
+    name: str
+    where: str  # e.g. the stack's name and region
+    uploads: tuple[str, ...]  # artifacts that would be uploaded (URIs)
+    changes: tuple[PlannedChange, ...]
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "name": self.name,
+            "where": self.where,
+            "uploads": list(self.uploads),
+            "changes": [c.to_json() for c in self.changes],
+            "notes": list(self.notes),
+        }
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A target that can show what a deploy would change before it changes anything (`push --dry-run`)."""
+
+    def plan(self, build: FunctionBuild) -> DeployPlan: ...
+
+
 class Target(Protocol):
+    """What every target offers; each CLI command calls exactly one of these."""
+
     name: str
 
-    def deploy(self, build: FunctionBuild) -> Deployment: ...
+    def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
+        """Publish `build` (a new version only when it differs) and point `live` at it — or, with a canary
+        percentage, send that share of `live`'s traffic to the new version and the rest to the old one."""
+        ...
 
     def invoke(self, name: str, payload: bytes, qualifier: str = "live") -> InvokeResult: ...
 
     def list(self) -> list[Deployment]: ...
+
+    def versions(self, name: str) -> FunctionVersions: ...
+
+    def rollback(self, name: str, to: str | None = None) -> AliasChange:
+        """Point `live` (all of its traffic) at version `to`, default: the version before the current one."""
+        ...
+
+    def promote(self, name: str) -> AliasChange:
+        """End a canary: all of `live`'s traffic to its extra (new) version."""
+        ...
+
+    def remove(self, name: str, purge: bool = False) -> RemoveResult: ...
+
+    def logs(
+        self, name: str, since: float, filter_text: str | None = None, follow: bool = False
+    ) -> Iterator[LogEvent]:
+        """Log events from `since` (epoch seconds) on, oldest first; with follow, keeps yielding new ones."""
+        ...
+
+    def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult: ...
