@@ -69,21 +69,21 @@ def test_publishing_an_equal_version_changes_nothing_and_a_different_one_mints_t
     tmp_path: Path,
 ) -> None:
     state = LocalState(tmp_path)
-    v1, changed1 = state.publish(record())
-    again, changed_again = state.publish(record())
-    v2, changed2 = state.publish(record(memory=1024))
-    assert (v1.version, changed1) == (1, True)
-    assert (again.version, changed_again) == (1, False)
-    assert (v2.version, changed2) == (2, True)
+    first = state.publish(record())
+    again = state.publish(record())
+    second = state.publish(record(memory=1024))
+    assert (first.record.version, first.changed) == (1, True)
+    assert (again.record.version, again.changed) == (1, False)
+    assert (second.record.version, second.changed) == (2, True)
     assert state.aliases("fn") == {"live": 2}
-    assert state.read_version("fn", 1) == v1 and v1.created_at
+    assert state.read_version("fn", 1) == first.record and first.record.created_at
 
 
 def test_an_environment_change_is_a_new_version(tmp_path: Path) -> None:
     state = LocalState(tmp_path)
     state.publish(record(environment={"A": "1"}))
-    published, changed = state.publish(record(environment={"A": "2"}))
-    assert changed and published.version == 2
+    publication = state.publish(record(environment={"A": "2"}))
+    assert publication.changed and publication.record.version == 2
 
 
 def test_after_a_rollback_pushing_the_newest_again_moves_the_alias_back_without_a_new_version(
@@ -93,8 +93,8 @@ def test_after_a_rollback_pushing_the_newest_again_moves_the_alias_back_without_
     state.publish(record())
     state.publish(record(memory=1024))
     state.set_alias("fn", "live", 1)
-    published, changed = state.publish(record(memory=1024))
-    assert changed and published.version == 2
+    publication = state.publish(record(memory=1024))
+    assert publication.changed and publication.record.version == 2
     assert state.versions("fn") == [1, 2] and state.aliases("fn") == {"live": 2}
 
 
@@ -126,7 +126,7 @@ def test_a_versions_opt_merges_layers_in_order_with_later_files_winning_as_hard_
     second = layer(tmp_path / "src", "second", {"python/shared.py": "WHO = 'second'\n", "model/m.json": "{}"})
     for artifact in (first, second):
         state.store_artifact(artifact)
-    published, _ = state.publish(record(layers=(first.sha256, second.sha256)))
+    published = state.publish(record(layers=(first.sha256, second.sha256))).record
     opt = state.opt_dir(published)
     assert opt == tmp_path / "state" / "functions" / "fn" / "versions" / "1" / "opt"
     assert (opt / "python" / "shared.py").read_text() == "WHO = 'second'\n"

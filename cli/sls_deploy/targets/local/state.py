@@ -5,16 +5,34 @@ Layout:
     extracted/<sha256>/                         each zip extracted once (read-only files), shared by versions
     functions/<name>/versions/<n>.json          an immutable published version (VersionRecord)
     functions/<name>/versions/<n>/opt/          that version's /opt: its layers merged in order (hard links)
-    functions/<name>/aliases.json               {"live": n}
+    functions/<name>/versions/<n>/retired.json  a pruned or removed version's record, until its files go
+    functions/<name>/aliases.json               {"live": n} or, with weighted routing (a canary),
+                                                {"live": {"version": n, "extra_version": m, "extra_weight": w}}
     functions/<name>/latest.json                {"version": n}: what $LATEST (the last deploy) resolves to
-    functions/<name>/.lock                      fcntl lock held while publishing
+    functions/<name>/leases/<n>.lock            shared fcntl locks of the workers running version n
+    functions/<name>/.lock                      fcntl lock held while versions or aliases change
+    .gc.lock                                    shared while artifacts are stored and published, exclusive
+                                                while unreferenced artifacts are deleted
 
-Writes are atomic (temporary file or folder, then rename); publishing holds the function's lock so two
-concurrent pushes cannot mint the same version number. Side effects: only below the state folder.
+Writes are atomic (temporary file or folder, then rename). Version records and aliases change only under the
+function's lock, so two concurrent pushes cannot mint the same version number or lose an alias move.
+
+Lifecycle of a version's files: publishing keeps the newest `keep` versions plus every version an alias
+routes to (or $LATEST names); older ones are retired (their record moves to versions/<n>/retired.json, so
+the version can no longer be resolved). A retired version's folder is deleted once no worker holds its lease
+(`lease()`: whoever runs a worker on a version holds one for the worker's lifetime), by the next publish,
+remove or garbage collection. Artifacts and extracted trees go when no version record — current or retired
+— references them any more (`collect_garbage`), under the exclusive .gc.lock; a deploy stores its artifacts
+and publishes the record referencing them under the shared one (`pinning_artifacts`), so a concurrent
+collection never deletes an artifact a publish is about to reference.
+
+Side effects: only below the state folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -22,14 +40,15 @@ import shutil
 import stat
 import time
 import uuid
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sls_inference.integrity import sha256_file
 
-from ...errors import TargetError
+from ...errors import NotDeployedError, TargetError
 from ...fsutil import atomic_write_text, file_lock
 from ...package.artifacts import Artifact
 from ...package.zips import extract_zip
@@ -81,6 +100,77 @@ class VersionRecord:
         fields["layer_sha256s"] = tuple(fields.get("layer_sha256s", ()))
         fields["environment"] = dict(fields.get("environment", {}))
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class AliasRoute:
+    """Where an alias sends traffic: `version`, and the share `extra_weight` (0..1) of it to `extra_version`."""
+
+    version: int
+    extra_version: int | None = None
+    extra_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.extra_version is not None and not 0.0 < self.extra_weight < 1.0:
+            raise ValueError(f"extra_weight {self.extra_weight} is not between 0 and 1")
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (self.version,) if self.extra_version is None else (self.version, self.extra_version)
+
+    def to_json(self) -> Any:
+        """A plain version number without routing (the original aliases.json format), else an object."""
+        if self.extra_version is None:
+            return self.version
+        return {
+            "version": self.version,
+            "extra_version": self.extra_version,
+            "extra_weight": self.extra_weight,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> AliasRoute:
+        if isinstance(data, dict):
+            extra = data.get("extra_version")
+            weight = float(data.get("extra_weight") or 0.0)
+            if extra is None or weight <= 0.0:
+                return cls(int(data["version"]))
+            return cls(int(data["version"]), int(extra), weight)
+        return cls(int(data))
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What `publish` did: the version `alias` now routes to (for a canary: its extra version), whether
+    anything changed, the alias before and after, the versions retired by pruning, and the artifacts that
+    retired versions referenced (to offer to `collect_garbage`)."""
+
+    record: VersionRecord
+    changed: bool
+    before: AliasRoute | None
+    route: AliasRoute
+    retired: tuple[int, ...] = ()
+    released_artifacts: frozenset[str] = frozenset()
+
+
+class VersionLease:
+    """A shared lock on one version, held while a worker runs it: its files are not deleted meanwhile."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle: IO[str] | None = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> VersionLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -179,7 +269,7 @@ class LocalState:
         base = self.root / "functions"
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / "versions").is_dir())
+        return sorted(p.name for p in base.iterdir() if self.versions(p.name))
 
     def versions(self, name: str) -> list[int]:
         base = self.function_dir(name) / "versions"
@@ -191,14 +281,26 @@ class LocalState:
         data = _read_json(self.function_dir(name) / "versions" / f"{version}.json")
         return None if data is None else VersionRecord.from_json(data)
 
-    def aliases(self, name: str) -> dict[str, int]:
+    def alias_routes(self, name: str) -> dict[str, AliasRoute]:
         data = _read_json(self.function_dir(name) / "aliases.json")
-        return {str(k): int(v) for k, v in (data or {}).items()}
+        try:
+            return {str(k): AliasRoute.from_json(v) for k, v in (data or {}).items()}
+        except (TypeError, ValueError, KeyError) as exc:
+            path = self.function_dir(name) / "aliases.json"
+            raise TargetError(
+                f"the local state file {path} is unreadable: {exc}", f"delete {path} and push again"
+            ) from exc
 
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        aliases = self.aliases(name)
-        aliases[alias] = version
-        _write_json(self.function_dir(name) / "aliases.json", aliases)
+    def aliases(self, name: str) -> dict[str, int]:
+        """Each alias's main version (a canary's extra version aside)."""
+        return {alias: route.version for alias, route in self.alias_routes(name).items()}
+
+    def set_alias(self, name: str, alias: str, route: AliasRoute | int) -> None:
+        routes = self.alias_routes(name)
+        routes[alias] = route if isinstance(route, AliasRoute) else AliasRoute(route)
+        _write_json(
+            self.function_dir(name) / "aliases.json", {key: value.to_json() for key, value in routes.items()}
+        )
 
     def latest(self, name: str) -> int | None:
         data = _read_json(self.function_dir(name) / "latest.json")
@@ -207,38 +309,274 @@ class LocalState:
     def lock(self, name: str) -> AbstractContextManager[None]:
         return file_lock(self.function_dir(name) / ".lock")
 
-    def publish(self, record: VersionRecord, alias: str = "live") -> tuple[VersionRecord, bool]:
-        """Point `alias` at a version equal to `record` (its `version` is ignored), publishing one if needed.
+    def publish(
+        self,
+        record: VersionRecord,
+        alias: str = "live",
+        canary_weight: float | None = None,
+        keep: int | None = None,
+    ) -> Publication:
+        """Route `alias` to a version equal to `record` (its `version` is ignored), publishing one if needed.
 
-        Returns (the version, changed). Unchanged when the alias already points at an equal version; when
-        the newest version is equal (say after a rollback), the alias moves back to it; otherwise a new
-        version number is minted. Holds the function's lock throughout.
+        An equal version is reused when the alias routes to it or it is the newest (say after a rollback);
+        otherwise a new version number is minted. Without `canary_weight` the alias sends all its traffic
+        there; with it (0..1) the version becomes the alias's extra version with that weight and the alias's
+        main version keeps the rest — unless there is no main version yet, or it is that same version.
+        With `keep`, versions beyond the newest `keep` are retired unless an alias routes to them.
+        Holds the function's lock throughout; call inside `pinning_artifacts()` when the record's artifacts
+        were just stored.
         """
+        if canary_weight is not None and not 0.0 < canary_weight < 1.0:
+            raise TargetError(
+                f"a canary weight of {canary_weight} is not between 0 and 1",
+                "give a percentage 0 < PCT < 100",
+            )
         name = record.name
         with self.lock(name):
-            current = self.aliases(name).get(alias)
-            if current is not None:
-                live = self.read_version(name, current)
-                if live is not None and live.fingerprint == record.fingerprint:
-                    return live, False
+            before = self.alias_routes(name).get(alias)
             existing = self.versions(name)
-            newest = self.read_version(name, existing[-1]) if existing else None
-            if newest is not None and newest.fingerprint == record.fingerprint:
-                published = newest
-            else:
-                number = (existing[-1] if existing else 0) + 1
+            candidates = [*(before.versions if before else ()), *existing[-1:]]
+            published = next(
+                (
+                    found
+                    for found in (self.read_version(name, n) for n in candidates)
+                    if found is not None and found.fingerprint == record.fingerprint
+                ),
+                None,
+            )
+            minted = published is None
+            if published is None:
                 published = VersionRecord.from_json(
                     {
                         **record.to_json(),
-                        "version": number,
+                        "version": self._next_number(name),
                         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     }
                 )
                 self.build_opt(published)
-                _write_json(self.function_dir(name) / "versions" / f"{number}.json", published.to_json())
-            _write_json(self.function_dir(name) / "latest.json", {"version": published.version})
-            self.set_alias(name, alias, published.version)
-            return published, True
+                _write_json(self._record_path(name, published.version), published.to_json())
+            if canary_weight is None or before is None or before.version == published.version:
+                route = AliasRoute(published.version)
+            else:
+                route = AliasRoute(before.version, published.version, canary_weight)
+            changed = minted or route != before
+            if changed:
+                _write_json(self.function_dir(name) / "latest.json", {"version": published.version})
+                self.set_alias(name, alias, route)
+            retired = self._prune_locked(name, keep) if keep is not None else []
+            released = {
+                sha for gone in self._sweep_locked(name) for sha in (gone.code_sha256, *gone.layer_sha256s)
+            }
+            return Publication(published, changed, before, route, tuple(retired), frozenset(released))
+
+    def deploy(
+        self,
+        record: VersionRecord,
+        artifacts: Iterable[Artifact],
+        alias: str = "live",
+        canary_weight: float | None = None,
+        keep: int | None = None,
+    ) -> Publication:
+        """Store `artifacts`, publish `record` (see `publish`), make its files ready to run, and delete the
+        artifacts that versions retired meanwhile no longer need. The artifacts stay pinned until the record
+        referencing them is published, so a concurrent garbage collection cannot take them in between."""
+        with self.pinning_artifacts():
+            for artifact in artifacts:
+                self.store_artifact(artifact)
+            publication = self.publish(record, alias, canary_weight, keep)
+            self.extracted(publication.record.code_sha256)
+            self.opt_dir(publication.record)
+        if publication.released_artifacts:
+            self.collect_garbage(publication.released_artifacts)
+        return publication
+
+    def _record_path(self, name: str, version: int) -> Path:
+        return self.function_dir(name) / "versions" / f"{version}.json"
+
+    def _next_number(self, name: str) -> int:
+        """One past every number in use, including retired versions whose folders a worker still holds."""
+        base = self.function_dir(name) / "versions"
+        names = [p.name.removesuffix(".json") for p in base.iterdir()] if base.is_dir() else []
+        return max((int(n) for n in names if n.isdigit()), default=0) + 1
+
+    # -- aliases -----------------------------------------------------------------------------------------
+    def rollback(
+        self, name: str, alias: str = "live", to: int | None = None
+    ) -> tuple[AliasRoute, AliasRoute]:
+        """Route all of `alias` to version `to`; by default to the newest version older than the newest one
+        the alias serves (during a canary: older than its extra version). Returns (before, after)."""
+        with self.lock(name):
+            before = self._route_or_error(name, alias)
+            existing = self.versions(name)
+            if to is None:
+                newest = max(before.versions)
+                older = [n for n in existing if n < newest]
+                if not older:
+                    raise TargetError(
+                        f"{name}: {alias} routes to version {newest} and no older version is kept",
+                        f"versions are: {', '.join(map(str, existing))}; give one with --to",
+                    )
+                to = older[-1]
+            elif to not in existing:
+                raise NotDeployedError(
+                    f"{name} has no version {to}", f"versions are: {', '.join(map(str, existing))}"
+                )
+            after = AliasRoute(to)
+            self.set_alias(name, alias, after)
+            return before, after
+
+    def promote(self, name: str, alias: str = "live") -> tuple[AliasRoute, AliasRoute]:
+        """Route all of `alias` to its extra (canary) version. Returns (before, after)."""
+        with self.lock(name):
+            before = self._route_or_error(name, alias)
+            if before.extra_version is None:
+                raise TargetError(
+                    f"{name}: {alias} routes all traffic to version {before.version}; there is no canary "
+                    "to promote",
+                    "start one with `sls-deploy push MODEL --name NAME --canary 10`",
+                )
+            after = AliasRoute(before.extra_version)
+            self.set_alias(name, alias, after)
+            return before, after
+
+    def _route_or_error(self, name: str, alias: str) -> AliasRoute:
+        route = self.alias_routes(name).get(alias)
+        if route is None:
+            raise NotDeployedError(f"{name} has no alias {alias!r}", "push the function first")
+        return route
+
+    # -- pruning, removal and garbage collection ----------------------------------------------------------
+    def pinning_artifacts(self) -> AbstractContextManager[None]:
+        """Held (shared) while artifacts are stored and the records referencing them published: garbage
+        collection waits until no deploy is between storing an artifact and referencing it."""
+        return file_lock(self.root / ".gc.lock", shared=True)
+
+    def _prune_locked(self, name: str, keep: int) -> list[int]:
+        """Retire all but the newest `keep` versions, sparing what an alias routes to and $LATEST."""
+        existing = self.versions(name)
+        spared = {n for route in self.alias_routes(name).values() for n in route.versions}
+        latest = self.latest(name)
+        if latest is not None:
+            spared.add(latest)
+        doomed = [n for n in existing[: max(0, len(existing) - keep)] if n not in spared]
+        for number in doomed:
+            self._retire_locked(name, number)
+        return doomed
+
+    def _retire_locked(self, name: str, version: int) -> None:
+        source = self._record_path(name, version)
+        data = _read_json(source)
+        if data is None:
+            return
+        # Written before the record goes, so garbage collection always sees one of the two.
+        _write_json(self.function_dir(name) / "versions" / str(version) / "retired.json", data)
+        source.unlink()
+
+    def _sweep_locked(self, name: str) -> list[VersionRecord]:
+        """Delete the folders of retired versions no worker holds a lease on; returns their records."""
+        base = self.function_dir(name) / "versions"
+        if not base.is_dir():
+            return []
+        swept = []
+        for folder in sorted(base.iterdir()):
+            if (
+                not folder.name.isdigit()
+                or not folder.is_dir()
+                or self._record_path(name, int(folder.name)).exists()
+            ):
+                continue
+            lease_path = self._lease_path(name, int(folder.name))
+            lease_path.parent.mkdir(parents=True, exist_ok=True)
+            with lease_path.open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a worker still runs this version: its files stay until it stops
+                data = _read_json(folder / "retired.json")
+                shutil.rmtree(folder, ignore_errors=True)
+                lease_path.unlink(missing_ok=True)
+            if data is not None:
+                swept.append(VersionRecord.from_json(data))
+        return swept
+
+    def _retired_records(self, name: str) -> list[VersionRecord]:
+        base = self.function_dir(name) / "versions"
+        found = []
+        for path in sorted(base.glob("*/retired.json")) if base.is_dir() else []:
+            data = _read_json(path)
+            if data is not None:
+                found.append(VersionRecord.from_json(data))
+        return found
+
+    def remove(self, name: str) -> list[int]:
+        """Retire every version of `name` and drop its aliases; returns the version numbers removed.
+
+        Folders of versions a worker still runs stay until it stops (the next sweep deletes them);
+        artifacts stay until `collect_garbage`.
+        """
+        with self.lock(name):
+            existing = self.versions(name)
+            if not existing:
+                raise NotDeployedError(
+                    f"no function {name!r} is deployed on the local target", "nothing to remove"
+                )
+            for number in existing:
+                self._retire_locked(name, number)
+            for file in ("aliases.json", "latest.json"):
+                (self.function_dir(name) / file).unlink(missing_ok=True)
+            self._sweep_locked(name)
+            return existing
+
+    def collect_garbage(self, candidates: Iterable[str] | None = None) -> list[Path]:
+        """Delete artifacts and extracted trees (of `candidates` only, if given) that no version record,
+        current or retired, of any function references; sweeps retired versions first. Returns what went."""
+        wanted = None if candidates is None else set(candidates)
+        deleted: list[Path] = []
+        with file_lock(self.root / ".gc.lock"):
+            referenced: set[str] = set()
+            base = self.root / "functions"
+            for folder in sorted(base.iterdir()) if base.is_dir() else []:
+                with self.lock(folder.name):
+                    self._sweep_locked(folder.name)
+                    records = [self.read_version(folder.name, n) for n in self.versions(folder.name)]
+                    for found in [*records, *self._retired_records(folder.name)]:
+                        if found is not None:
+                            referenced.update((found.code_sha256, *found.layer_sha256s))
+            for path in sorted((self.root / "artifacts").glob("*.zip")):
+                if path.stem not in referenced and (wanted is None or path.stem in wanted):
+                    path.unlink(missing_ok=True)
+                    deleted.append(path)
+            extracted = self.root / "extracted"
+            for path in sorted(extracted.iterdir()) if extracted.is_dir() else []:
+                if path.name.startswith("."):
+                    continue
+                if path.name not in referenced and (wanted is None or path.name in wanted):
+                    trash = path.with_name(f".{path.name}.{uuid.uuid4().hex}.trash")
+                    path.rename(trash)  # readers see the whole tree or none of it
+                    shutil.rmtree(trash, ignore_errors=True)
+                    deleted.append(path)
+        return deleted
+
+    # -- leases ------------------------------------------------------------------------------------------
+    def _lease_path(self, name: str, version: int) -> Path:
+        return self.function_dir(name) / "leases" / f"{version}.lock"
+
+    def lease(self, record: VersionRecord) -> VersionLease:
+        """A shared lock keeping `record`'s files (its /opt and the extracted trees it uses) on disk until
+        released, even when the version is pruned or the function removed meanwhile. NotDeployedError
+        when the version is already gone."""
+        path = self._lease_path(record.name, record.version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        lease = VersionLease(handle)
+        if self.read_version(record.name, record.version) != record:  # retired before the lock was taken
+            lease.release()
+            raise NotDeployedError(
+                f"{record.name} version {record.version} was removed or pruned",
+                "resolve the alias again: it routes to versions that are kept",
+            )
+        return lease
 
     def opt_dir(self, record: VersionRecord) -> Path:
         """The version's /opt, built on first use."""
@@ -269,3 +607,11 @@ class LocalState:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return dest
+
+    # -- per-function settings (not part of a version: changing them publishes nothing) ---------------------
+    def write_function_settings(self, name: str, settings: dict[str, Any]) -> None:
+        """functions/<name>/settings.json, e.g. {"reserved_concurrency": 2}; written at every deploy."""
+        _write_json(self.function_dir(name) / "settings.json", settings)
+
+    def function_settings(self, name: str) -> dict[str, Any]:
+        return dict(_read_json(self.function_dir(name) / "settings.json") or {})

@@ -1,0 +1,446 @@
+"""The local target's logs and metrics: what each invocation printed and measured, kept as CloudWatch would.
+
+Logs (the log group /aws/lambda/<name>): per invocation a `START RequestId: … Version: …` line, every line
+the function printed (awslambdaric's \\r line breaks inside one record made real: a traceback stays one
+event), `END RequestId: …` and the REPORT line, each with the request id and version. EMF lines stay in the
+log, as on Lambda, and are also parsed (emf.py) into the metric store.
+
+Metrics: the platform's own as Lambda publishes them — Invocations, Errors (function errors: unhandled
+exceptions, timeouts, crashes; not 4xx answers), Throttles, Duration, ConcurrentExecutions (the most
+invocations running at once, from their start/end times) — plus init durations and cold starts from REPORT,
+and every EMF metric the function printed (the handler's InferenceLatency, BatchSize, ModelLoadTime,
+ColdStart).
+
+Storage: one SQLite database, <state>/telemetry.sqlite3, in WAL mode. SQLite rather than log files because
+gateway threads and CLI processes write at the same time (WAL gives one writer at a time without blocking
+readers, and a crashed writer leaves no half line), `logs --since/--filter` and `metrics` are indexed queries,
+`--follow` is a poll on the row id, and retention is a DELETE. Writes leave the invocation's path: each
+process has one writer thread per database that takes recorded invocations from a queue and commits them in
+batches (the warm-invoke path pays a queue put, not a commit, and threads of one process never contend for
+the write lock); `flush()` waits for it, and it is flushed when the process exits. Readers use short-lived
+connections.
+
+Retention, checked at most once a minute by a writer: rows older than `retention_days` (the project's
+log_retention_days, default 14, as the template's log group) go; a function's log events are capped at
+LOG_BYTES_PER_FUNCTION (64 MB) of messages, oldest first; one event is cut at CloudWatch's event size
+(limits.MAX_LOG_EVENT_BYTES).
+
+Side effects: writes <state>/telemetry.sqlite3 (and its -wal/-shm files); runs a daemon writer thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ... import limits
+from ...errors import TargetError
+from ..base import InvokeResult, LogEvent, MetricsResult, Report
+from ..stats import max_overlap, summarize
+from .emf import parse_emf
+from .state import LocalState, VersionRecord
+from .worker import WorkerResult
+
+DB_NAME = "telemetry.sqlite3"
+LOG_BYTES_PER_FUNCTION = 64 * 1024 * 1024
+RETENTION_CHECK_S = 60.0
+FOLLOW_POLL_S = 0.25
+WRITER_IDLE_S = 2.0  # a writer thread with nothing to do for this long ends; the next record starts one
+BATCH_ITEMS = 256
+TARGET_NAME = "local"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY, function TEXT NOT NULL, ts REAL NOT NULL, version TEXT, request_id TEXT,
+    stream TEXT NOT NULL DEFAULT '', message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
+CREATE INDEX IF NOT EXISTS logs_by_time ON logs (function, ts);
+CREATE TABLE IF NOT EXISTS invocations (
+    id INTEGER PRIMARY KEY, function TEXT NOT NULL, version TEXT NOT NULL, request_id TEXT NOT NULL,
+    started REAL NOT NULL, ended REAL NOT NULL, duration_ms REAL NOT NULL, billed_ms INTEGER NOT NULL,
+    init_ms REAL, memory_mb INTEGER NOT NULL, max_memory_mb INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS invocations_by_time ON invocations (function, ended);
+CREATE TABLE IF NOT EXISTS throttles (
+    id INTEGER PRIMARY KEY, function TEXT NOT NULL, version TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS throttles_by_time ON throttles (function, ts);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY, function TEXT NOT NULL, version TEXT, request_id TEXT, ts REAL NOT NULL,
+    namespace TEXT NOT NULL, name TEXT NOT NULL, unit TEXT NOT NULL, value REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS metrics_by_name ON metrics (function, name, ts);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+_TABLES = ("logs", "invocations", "throttles", "metrics")
+_TIME_COLUMN = {"logs": "ts", "invocations": "ended", "throttles": "ts", "metrics": "ts"}
+
+
+@dataclass(frozen=True)
+class _Invocation:
+    name: str
+    version: str
+    request_id: str
+    ended: float
+    report: Report
+    function_error: str | None
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Throttle:
+    name: str
+    version: str
+    at: float
+
+
+@dataclass(frozen=True)
+class _Retention:
+    days: int
+    log_bytes: int
+
+
+def log_stream(version: str, at: float) -> str:
+    """The log stream name of a version's events on a day, in Lambda's `YYYY/MM/DD/[version]…` form."""
+    return f"{datetime.fromtimestamp(at, UTC):%Y/%m/%d}/[{version}]local"
+
+
+def _cut(message: str) -> str:
+    data = message.encode("utf-8")
+    if len(data) <= limits.MAX_LOG_EVENT_BYTES:
+        return message
+    return data[: limits.MAX_LOG_EVENT_BYTES].decode("utf-8", "ignore")
+
+
+def invocation_log_lines(item: _Invocation) -> list[str]:
+    """START, the function's lines (one event per record), END and REPORT, as CloudWatch shows them."""
+    return [
+        f"START RequestId: {item.request_id} Version: {item.version}",
+        *(_cut(line.replace("\r", "\n")) for line in item.lines),
+        f"END RequestId: {item.request_id}",
+        item.report.line(),
+    ]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with WAL and a generous busy timeout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise TargetError(
+            f"the local telemetry database {path} is unusable: {exc}",
+            f"delete {path} (logs and metrics start afresh)",
+        ) from exc
+    return connection
+
+
+class _Writer:
+    """One process's writer of one database: a daemon thread committing queued records in batches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.queue: queue.Queue[_Invocation | _Throttle] = queue.Queue()
+        self.retention = _Retention(days=14, log_bytes=LOG_BYTES_PER_FUNCTION)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"telemetry-{path.parent.name}", daemon=True)
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while True:
+                try:
+                    first = self.queue.get(timeout=WRITER_IDLE_S)
+                except queue.Empty:
+                    with _WRITERS_LOCK:
+                        if self.queue.empty():
+                            _WRITERS.pop(self.path, None)
+                            return
+                    continue
+                batch = [first]
+                while len(batch) < BATCH_ITEMS:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                try:
+                    if connection is None:
+                        connection = connect(self.path)
+                    _write(connection, batch)
+                    _maybe_enforce_retention(connection, self.retention, time.time())
+                    self.error = None
+                except (sqlite3.Error, OSError, TargetError) as exc:
+                    self.error = exc  # reported by the next flush; the invocations themselves went fine
+                finally:
+                    for _ in batch:
+                        self.queue.task_done()
+        finally:
+            if connection is not None:
+                connection.close()
+
+
+_WRITERS: dict[Path, _Writer] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _submit(path: Path, item: _Invocation | _Throttle, retention: _Retention) -> None:
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(path)
+        if writer is None:
+            writer = _WRITERS[path] = _Writer(path)
+            writer.thread.start()
+        writer.retention = retention
+        writer.queue.put(item)
+
+
+def _flush(path: Path) -> None:
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(path)
+    if writer is None:
+        return
+    writer.queue.join()
+    if writer.error is not None:
+        error, writer.error = writer.error, None
+        raise TargetError(
+            f"could not record logs and metrics in {path}: {error}",
+            f"check free space and permissions of {path.parent}",
+        )
+
+
+@atexit.register
+def flush_all() -> None:
+    """Write what this process recorded before it exits (the CLI's invoke records, then exits)."""
+    with _WRITERS_LOCK:
+        writers = list(_WRITERS.values())
+    for writer in writers:
+        with contextlib.suppress(TargetError):
+            _flush(writer.path)
+
+
+def _write(connection: sqlite3.Connection, batch: list[_Invocation | _Throttle]) -> None:
+    logs, invocations, throttles, metrics = [], [], [], []
+    for item in batch:
+        if isinstance(item, _Throttle):
+            throttles.append((item.name, item.version, item.at))
+            continue
+        report = item.report
+        started = item.ended - report.duration_ms / 1000.0
+        stream = log_stream(item.version, started)
+        for index, line in enumerate(invocation_log_lines(item)):
+            at = item.ended if index > len(item.lines) else started  # END and REPORT when it ended
+            logs.append((item.name, at, item.version, item.request_id, stream, line))
+        for line in item.lines:
+            document = parse_emf(line)
+            if document is None:
+                continue
+            at = document.timestamp_ms / 1000.0
+            for metric in document.metrics:
+                for value in metric.values:
+                    metrics.append(
+                        (item.name, item.version, item.request_id, at, metric.namespaces[0], metric.name)
+                        + (metric.unit, value)
+                    )
+        # Concurrency counts the environment from its init (cold) to the response.
+        busy_from = started - (report.init_duration_ms or 0.0) / 1000.0
+        invocations.append(
+            (item.name, item.version, item.request_id, busy_from, item.ended, report.duration_ms)
+            + (report.billed_duration_ms, report.init_duration_ms, report.memory_size_mb)
+            + (report.max_memory_used_mb, item.function_error)
+        )
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.executemany(
+            "INSERT INTO logs (function, ts, version, request_id, stream, message) VALUES (?, ?, ?, ?, ?, ?)",
+            logs,
+        )
+        connection.executemany(
+            "INSERT INTO invocations (function, version, request_id, started, ended, duration_ms, billed_ms, "
+            "init_ms, memory_mb, max_memory_mb, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            invocations,
+        )
+        connection.executemany("INSERT INTO throttles (function, version, ts) VALUES (?, ?, ?)", throttles)
+        connection.executemany(
+            "INSERT INTO metrics (function, version, request_id, ts, namespace, name, unit, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            metrics,
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _maybe_enforce_retention(connection: sqlite3.Connection, retention: _Retention, now: float) -> None:
+    row = connection.execute("SELECT value FROM meta WHERE key = 'retention_at'").fetchone()
+    if row is not None and now - row[0] < RETENTION_CHECK_S:
+        return
+    enforce_retention(connection, retention.days, retention.log_bytes, now)
+
+
+def enforce_retention(connection: sqlite3.Connection, days: int, log_bytes: int, now: float) -> int:
+    """Delete rows older than `days` and each function's oldest log events beyond `log_bytes` of messages;
+    returns the number of rows deleted."""
+    cutoff = now - days * 86400.0
+    deleted = 0
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for table in _TABLES:
+            deleted += connection.execute(
+                f"DELETE FROM {table} WHERE {_TIME_COLUMN[table]} < ?", (cutoff,)
+            ).rowcount
+        functions = [row[0] for row in connection.execute("SELECT DISTINCT function FROM logs")]
+        for function in functions:
+            row = connection.execute(
+                "SELECT id FROM (SELECT id, SUM(LENGTH(CAST(message AS BLOB))) OVER (ORDER BY id DESC) "
+                "AS total FROM logs WHERE function = ?) WHERE total > ? ORDER BY id DESC LIMIT 1",
+                (function, log_bytes),
+            ).fetchone()
+            if row is not None:
+                deleted += connection.execute(
+                    "DELETE FROM logs WHERE function = ? AND id <= ?", (function, row[0])
+                ).rowcount
+        connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('retention_at', ?)", (now,))
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return deleted
+
+
+class Telemetry:
+    """Records invocations and throttles of a project's local functions; answers `logs` and `metrics`."""
+
+    def __init__(
+        self, state: LocalState, retention_days: int = 14, log_bytes: int = LOG_BYTES_PER_FUNCTION
+    ) -> None:
+        self.state = state
+        self.path = state.root / DB_NAME
+        self._retention = _Retention(days=retention_days, log_bytes=log_bytes)
+
+    # -- recording (called on every invocation: cheap, the writer thread does the work) --------------------
+    def record_invocation(self, record: VersionRecord, result: InvokeResult, raw: WorkerResult) -> None:
+        item = _Invocation(
+            name=record.name,
+            version=str(record.version),
+            request_id=raw.request_id,
+            ended=time.time(),
+            report=raw.report,
+            function_error=result.function_error,
+            lines=raw.logs,
+        )
+        _submit(self.path, item, self._retention)
+
+    def record_throttle(self, record: VersionRecord) -> None:
+        _submit(self.path, _Throttle(record.name, str(record.version), time.time()), self._retention)
+
+    def flush(self) -> None:
+        """Wait until everything this process recorded is in the database."""
+        _flush(self.path)
+
+    # -- queries -----------------------------------------------------------------------------------------
+    def knows(self, name: str) -> bool:
+        """Whether any log event or invocation of `name` is kept."""
+        self.flush()
+        if not self.path.is_file():
+            return False
+        with contextlib.closing(connect(self.path)) as connection:
+            return any(
+                connection.execute(f"SELECT 1 FROM {table} WHERE function = ? LIMIT 1", (name,)).fetchone()
+                for table in ("logs", "invocations", "throttles")
+            )
+
+    def logs(
+        self,
+        name: str,
+        since: float,
+        filter_text: str | None = None,
+        follow: bool = False,
+        poll_s: float = FOLLOW_POLL_S,
+    ) -> Iterator[LogEvent]:
+        """Events of `name` from `since` on, oldest first; `filter_text` keeps events containing it (case
+        sensitive, as a CloudWatch term); `follow` keeps polling for new ones until the caller stops."""
+        self.flush()
+        if not self.path.is_file() and not follow:
+            return
+        connection = connect(self.path)
+        try:
+            last_id = 0
+            query = (
+                "SELECT id, ts, message, request_id, version, stream FROM logs "
+                "WHERE function = ? AND id > ? AND ts >= ? AND INSTR(message, ?) > 0 ORDER BY id"
+            )
+            while True:
+                for row in connection.execute(query, (name, last_id, since, filter_text or "")):
+                    last_id = row[0]
+                    yield LogEvent(
+                        timestamp=row[1], message=row[2], request_id=row[3], version=row[4], stream=row[5]
+                    )
+                if not follow:
+                    return
+                time.sleep(poll_s)
+                self.flush()
+        finally:
+            connection.close()
+
+    def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult:
+        """The function's metrics over [since, until) (until: now)."""
+        self.flush()
+        end = time.time() if until is None else until
+        if not self.path.is_file():
+            return MetricsResult(target=TARGET_NAME, name=name, start=since, end=end)
+        with contextlib.closing(connect(self.path)) as connection:
+            rows = connection.execute(
+                "SELECT started, ended, duration_ms, init_ms, error FROM invocations "
+                "WHERE function = ? AND ended >= ? AND ended < ?",
+                (name, since, end),
+            ).fetchall()
+            spans = connection.execute(
+                "SELECT started, ended FROM invocations WHERE function = ? AND ended >= ? AND started < ?",
+                (name, since, end),
+            ).fetchall()
+            throttles = connection.execute(
+                "SELECT COUNT(*) FROM throttles WHERE function = ? AND ts >= ? AND ts < ?", (name, since, end)
+            ).fetchone()[0]
+            latency = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT value FROM metrics WHERE function = ? AND name = 'InferenceLatency' "
+                    "AND ts >= ? AND ts < ?",
+                    (name, since, end),
+                )
+            ]
+        init = [row[3] for row in rows if row[3] is not None]
+        return MetricsResult(
+            target=TARGET_NAME,
+            name=name,
+            start=since,
+            end=end,
+            invocations=len(rows),
+            errors=sum(1 for row in rows if row[4] is not None),
+            throttles=int(throttles),
+            cold_starts=len(init),
+            max_concurrency=max_overlap((row[0], row[1]) for row in spans) if spans else None,
+            duration_ms=summarize(row[2] for row in rows),
+            init_duration_ms=summarize(init),
+            inference_latency_ms=summarize(latency),
+        )
+
+    def forget(self, name: str) -> None:
+        """Delete every log event and metric of `name`."""
+        self.flush()
+        if not self.path.is_file():
+            return
+        with contextlib.closing(connect(self.path)) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            for table in _TABLES:
+                connection.execute(f"DELETE FROM {table} WHERE function = ?", (name,))
+            connection.execute("COMMIT")
