@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import zipfile
 
+import pytest
+
+from sls_deploy.interpreters import find_interpreter
 from sls_deploy.package.function_code import build_function_code
 from sls_deploy.resources import function_package_dir
 
@@ -27,3 +30,18 @@ def test_the_zip_holds_every_python_file_of_the_package_and_nothing_else(tmp_pat
 
 def test_building_twice_gives_the_same_bytes(tmp_path):
     assert build_function_code(tmp_path / "a").sha256 == build_function_code(tmp_path / "b").sha256
+
+
+def test_with_the_runtimes_python_the_zip_also_holds_reproducible_bytecode_of_every_module(tmp_path):
+    if find_interpreter("3.12") is None:
+        pytest.skip("no python3.12 on this machine")
+    first = build_function_code(tmp_path / "a", "3.12")
+    with zipfile.ZipFile(first.zip_path) as zf:
+        names = set(zf.namelist())
+    sources = {name for name in names if name.endswith(".py")}
+    assert sources and all(
+        name.replace("sls_inference/", "sls_inference/__pycache__/").replace(".py", ".cpython-312.pyc")
+        in names
+        for name in sources
+    )
+    assert build_function_code(tmp_path / "b", "3.12").sha256 == first.sha256

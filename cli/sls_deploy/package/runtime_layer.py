@@ -424,16 +424,19 @@ def probe_cold_start_modules(interpreter: Path, site: Path, probe: Path) -> tupl
     return tuple(sorted(str(rel) for rel in modules))
 
 
-def compile_bytecode(interpreter: Path, site: Path, modules: Iterable[str]) -> tuple[str, str]:
+def compile_bytecode(
+    interpreter: Path, site: Path, modules: Iterable[str], prefix: str = LAMBDA_LAYER_PYTHON_DIR
+) -> tuple[str, str]:
     """Compile `modules` (.py paths relative to `site`) into their `__pycache__/*.pyc`, unchecked-hash, in a
     fresh `interpreter` (which must be the layer's Python version: .pyc magic numbers differ per version).
+    `prefix`: where `site` is on Lambda (the file names tracebacks show).
 
     Returns (interpreter version, cache tag). Raises PackagingError when compiling fails.
     """
     with tempfile.TemporaryDirectory(prefix="sls-compile-") as scratch:
         # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is explicit instead.
         stdout = _run_in_scratch(
-            [str(interpreter), "-s", "-S", "-B", "-c", _COMPILE_SCRIPT, str(site), LAMBDA_LAYER_PYTHON_DIR],
+            [str(interpreter), "-s", "-S", "-B", "-c", _COMPILE_SCRIPT, str(site), prefix],
             {"PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"},
             scratch,
             COMPILE_TIMEOUT_S,

@@ -1,41 +1,52 @@
-"""A small Lambda Runtime API server (the protocol awslambdaric speaks), one per worker process.
+"""The Lambda Runtime API of one worker (the protocol awslambdaric speaks), served by the invoking thread.
 
-One server per worker, like Lambda where every execution environment has its own Runtime API endpoint: a
-worker can only ever fetch its own events, the server's state is a single queue plus the invocation in
-flight, and killing a worker never disturbs another. A server costs one thread and one socket (< 1 ms).
+One endpoint per worker, like Lambda where every execution environment has its own Runtime API: a worker
+only ever fetches its own events and killing one never disturbs another.
 
-The server speaks HTTP/1.1 with Content-Length on every response (awslambdaric keeps the connection alive)
-and sets TCP_NODELAY on accepted sockets; each response is written with a single send. Without TCP_NODELAY a
-warm round trip measured ~40–90 ms here (Nagle + delayed ACK), with it well under a millisecond.
+No thread of its own: the thread that invokes the worker drives the API with `pump()` (one `poll()` over the
+listening socket, the runtime's connections and any watched descriptor such as the worker's log pipe and
+process handle). The event is written straight into the runtime's pending `GET /next` and its answer read
+from the same thread, so an invocation costs no thread hand-off in this process; between invocations
+nothing runs here and the runtime's next `GET /next` waits in the socket.
 
-`RuntimeState` is the state machine (thread-safe, no I/O); `RuntimeApiServer` maps HTTP requests onto it.
-Side effects: binds a TCP socket on 127.0.0.1 (ephemeral port) and runs a daemon thread until `close()`.
+Wire details: HTTP/1.1 with Content-Length on every response (awslambdaric keeps its connection alive),
+TCP_NODELAY on accepted sockets, each response written with a single send (see http11.py). Without
+TCP_NODELAY a warm round trip measured ~40–90 ms here (Nagle + delayed ACK), with it well under a millisecond.
+
+Side effects: binds a TCP socket on 127.0.0.1 (ephemeral port) until `close()`.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import re
+import select
 import socket
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ... import limits
+from . import http11
 
 API_PREFIX = "/2018-06-01/runtime"
-ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
+NEXT_PATH = f"{API_PREFIX}/invocation/next"
+INIT_ERROR_PATH = f"{API_PREFIX}/init/error"
 _INVOCATION_RE = re.compile(rf"^{API_PREFIX}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
+# What the runtime may post: a response over Lambda's limit is still read whole (then reported as
+# Function.ResponseSizeTooLarge); past this, the connection is dropped instead of buffering more.
+MAX_RUNTIME_BODY_BYTES = 8 * limits.MAX_SYNC_PAYLOAD_BYTES
+_POLL_IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+_ACCEPTED = http11.response(202, b'{"status":"OK"}')
+_RECV_BYTES = 1 << 20
 
 
 @dataclass
 class Invocation:
-    """One event on its way through the worker; the server fills in the outcome.
+    """One event on its way through the worker; the API fills in the outcome.
 
     Times are `time.monotonic()` seconds. `function_error` is the X-Amz-Function-Error value ("Unhandled")
     when the function reported an error, else None.
@@ -46,6 +57,7 @@ class Invocation:
     function_arn: str
     trace_id: str
     timeout_s: float
+    client_context: str | None = None  # base64 JSON from the caller (X-Amz-Client-Context)
     handed_out_at: float | None = None
     finished_at: float | None = None
     payload: bytes = b""
@@ -62,72 +74,6 @@ class InitError:
     payload: bytes
     error_type: str
     at: float
-
-
-@dataclass
-class RuntimeState:
-    """What the Runtime API knows about its one worker. All access goes through `cond`."""
-
-    cond: threading.Condition = field(default_factory=threading.Condition)
-    queue: collections.deque[Invocation] = field(default_factory=collections.deque)
-    current: Invocation | None = None  # handed out, not answered yet
-    init_done_at: float | None = None  # first GET /next: the runtime finished its init phase
-    init_error: InitError | None = None
-    exited: bool = False
-    closed: bool = False
-
-    def submit(self, invocation: Invocation) -> None:
-        with self.cond:
-            self.queue.append(invocation)
-            self.cond.notify_all()
-
-    def next_invocation(self) -> Invocation | None:
-        """Block until an event is queued (None when the server closes); marks the runtime initialized."""
-        with self.cond:
-            if self.init_done_at is None:
-                self.init_done_at = time.monotonic()
-                self.cond.notify_all()
-            while not self.queue and not self.closed:
-                self.cond.wait()
-            if self.closed:
-                return None
-            invocation = self.queue.popleft()
-            invocation.handed_out_at = time.monotonic()
-            self.current = invocation
-            self.cond.notify_all()
-            return invocation
-
-    def finish(
-        self, request_id: str, payload: bytes, function_error: str | None, error_type: str | None
-    ) -> bool:
-        """Record the outcome of the invocation in flight; False when `request_id` is not the one in flight."""
-        with self.cond:
-            invocation = self.current
-            if invocation is None or invocation.request_id != request_id or invocation.finished:
-                return False
-            invocation.payload = payload
-            invocation.function_error = function_error
-            invocation.error_type = error_type
-            invocation.finished_at = time.monotonic()
-            self.current = None
-            self.cond.notify_all()
-            return True
-
-    def report_init_error(self, payload: bytes, error_type: str) -> None:
-        with self.cond:
-            if self.init_error is None:
-                self.init_error = InitError(payload=payload, error_type=error_type, at=time.monotonic())
-            self.cond.notify_all()
-
-    def mark_exited(self) -> None:
-        with self.cond:
-            self.exited = True
-            self.cond.notify_all()
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
 
 
 def error_payload(error_type: str, message: str) -> bytes:
@@ -152,179 +98,262 @@ def _error_outcome(body: bytes, header_type: str | None) -> tuple[bytes, str]:
     ), error_type
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: RuntimeApiServer
-
-    def setup(self) -> None:
-        if self.server.tcp_nodelay:
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
-        pass  # the CLI shows the function's logs, not the emulator's access log
-
-    def _reply(
-        self,
-        status: int,
-        body: bytes = b"",
-        headers: dict[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> None:
-        lines = [
-            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
-            f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}",
-        ]
-        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline().strip():  # trailers
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _json(self, status: int, data: dict[str, str]) -> None:
-        self._reply(status, json.dumps(data).encode())
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path != f"{API_PREFIX}/invocation/next":
-            self._json(404, {"errorMessage": f"unknown path {self.path}", "errorType": "NotFound"})
-            return
-        invocation = self.server.state.next_invocation()
-        if invocation is None:  # shutting down: let the runtime's connection drop
-            self.close_connection = True
-            self._json(410, {"errorMessage": "the local Runtime API is shutting down", "errorType": "Gone"})
-            return
-        assert invocation.handed_out_at is not None
-        deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
-        self._reply(
-            200,
-            invocation.event,
-            headers={
-                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
-                "Lambda-Runtime-Trace-Id": invocation.trace_id,
-            },
-        )
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self._read_body()
-        state = self.server.state
-        if self.path == f"{API_PREFIX}/init/error":
-            payload, error_type = _error_outcome(body, self.headers.get(ERROR_TYPE_HEADER))
-            state.report_init_error(payload, error_type)
-            self._json(202, {"status": "OK"})
-            return
-        match = _INVOCATION_RE.match(self.path)
-        if match is None:
-            self._json(404, {"errorMessage": f"unknown path {self.path}", "errorType": "NotFound"})
-            return
-        request_id = match["id"]
-        if match["kind"] == "response":
-            if len(body) > limits.MAX_SYNC_PAYLOAD_BYTES:
-                # Accepted (202) so the runtime carries on, but the caller gets Lambda's error instead.
-                accepted = state.finish(
-                    request_id,
-                    error_payload(
-                        "Function.ResponseSizeTooLarge",
-                        f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
-                        f"({limits.MAX_SYNC_PAYLOAD_BYTES} bytes).",
-                    ),
-                    "Unhandled",
-                    "Function.ResponseSizeTooLarge",
-                )
-            else:
-                accepted = state.finish(request_id, body, None, None)
-        else:
-            # Lambda marks every error a runtime reports as Unhandled (X-Amz-Function-Error), whether or not
-            # the runtime sent Lambda-Runtime-Function-Error-Type (awslambdaric 4.2 does not).
-            payload, error_type = _error_outcome(body, self.headers.get(ERROR_TYPE_HEADER))
-            accepted = state.finish(request_id, payload, "Unhandled", error_type)
-        if accepted:
-            self._json(202, {"status": "OK"})
-        else:
-            self._json(
-                400, {"errorMessage": f"invalid request ID {request_id}", "errorType": "InvalidRequestID"}
-            )
+def _json(status: int, data: dict[str, str], close: bool = False) -> bytes:
+    return http11.response(status, json.dumps(data).encode(), close=close)
 
 
-class RuntimeApiServer(ThreadingHTTPServer):
-    """The Runtime API of one worker on 127.0.0.1:<ephemeral port>, served from a daemon thread."""
+class _Connection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.parser = http11.RequestParser(MAX_RUNTIME_BODY_BYTES)
 
-    daemon_threads = True
-    allow_reuse_address = False
 
-    def __init__(self, state: RuntimeState | None = None, tcp_nodelay: bool = True) -> None:
-        self.state = state or RuntimeState()
+class RuntimeApi:
+    """The Runtime API of one worker on 127.0.0.1:<ephemeral port>. Not thread-safe: one thread at a time
+    (the worker's invoke lock) calls pump/hand_out."""
+
+    def __init__(self, tcp_nodelay: bool = True) -> None:
         self.tcp_nodelay = tcp_nodelay
-        self.last_error: BaseException | None = None
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        self._closing = False
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(
-            target=self._accept_loop, name=f"runtime-api-{self.server_address[1]}", daemon=True
-        )
-        self._thread.start()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self._listener.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(self._listener.fileno(), _POLL_IN)
+        self._connections: dict[int, _Connection] = {}
+        self._watched: dict[int, Callable[[], None]] = {}
+        self._waiting: _Connection | None = None  # the connection whose GET /next waits for an event
+        self._unacknowledged: _Connection | None = None  # answered the last invocation, waits for its 202
+        self.current: Invocation | None = None  # handed out, not answered yet
+        self.init_done_at: float | None = None  # first GET /next: the runtime finished its init phase
+        self.init_error: InitError | None = None
+        self.last_error: BaseException | None = None  # the last connection error (a killed runtime's reset)
+        self.closed = False
 
     @property
     def address(self) -> str:
         """host:port, the value of AWS_LAMBDA_RUNTIME_API."""
-        host, port = self.server_address[:2]
-        return f"{host!s}:{port}"
+        host, port = self._listener.getsockname()[:2]
+        return f"{host}:{port}"
 
-    def _accept_loop(self) -> None:
-        # A blocking accept() rather than serve_forever's polling: close() wakes it at once by shutting the
-        # listening socket down, so stopping a worker does not wait out a poll interval.
-        while not self._closing:
-            try:
-                request, client_address = self.socket.accept()
-            except OSError:
-                return
-            if self._closing:
-                request.close()
-                return
-            self.process_request(request, client_address)
+    @property
+    def ready(self) -> bool:
+        """True when the runtime waits in GET /next for an event."""
+        return self._waiting is not None
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
+    def watch(self, fd: int, on_readable: Callable[[], None]) -> None:
+        """Call `on_readable` from `pump` whenever `fd` is readable (or closed)."""
+        self._watched[fd] = on_readable
+        self._poll.register(fd, _POLL_IN)
 
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
+    def unwatch(self, fd: int) -> None:
+        if self._watched.pop(fd, None) is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._poll.unregister(fd)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Keep the error (a worker killed mid-request resets its connection) instead of printing it."""
-        self.last_error = sys.exc_info()[1]
+    def pump(self, timeout_s: float | None) -> int:
+        """Wait up to `timeout_s` (None: forever) for activity and handle it: connections, requests, watched
+        descriptors. Returns after one round of events (their number; 0 when the time ran out)."""
+        if self.closed:
+            if timeout_s:
+                time.sleep(min(timeout_s, 0.05))
+            return 0
+        timeout_ms = None if timeout_s is None else max(0, int(timeout_s * 1000 + 0.999))
+        events = self._poll.poll(timeout_ms)
+        for fd, _ in events:
+            if fd == self._listener.fileno():
+                self._accept()
+            elif fd in self._connections:
+                self._read(self._connections[fd])
+            elif fd in self._watched:
+                self._watched[fd]()
+        return len(events)
 
-    def shutdown(self) -> None:
-        """socketserver's name for stopping; serve_forever is not used here, so it means close()."""
-        self.close()
+    def hand_out(self, invocation: Invocation) -> bool:
+        """Answer the runtime's pending GET /next with `invocation`; False when its connection is gone."""
+        connection, self._waiting = self._waiting, None
+        if connection is None:
+            return False
+        invocation.handed_out_at = time.monotonic()
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int((time.time() + invocation.timeout_s) * 1000)),
+            "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+            "Lambda-Runtime-Trace-Id": invocation.trace_id,
+        }
+        if invocation.client_context:
+            headers["Lambda-Runtime-Client-Context"] = invocation.client_context
+        try:
+            connection.sock.sendall(http11.response(200, invocation.event, headers=headers))
+        except OSError as exc:
+            self.last_error = exc
+            self._drop(connection)
+            invocation.handed_out_at = None
+            return False
+        self.current = invocation
+        return True
+
+    def acknowledge(self) -> None:
+        """Send the 202 for the runtime's last answer (a no-op when there is none pending)."""
+        connection, self._unacknowledged = self._unacknowledged, None
+        if connection is not None:
+            self._send(connection, _ACCEPTED)
+
+    def abandon(self) -> None:
+        """Forget the invocation in flight (it timed out or the runtime died): a late answer is refused."""
+        self.current = None
 
     def close(self) -> None:
-        """Wake blocked /next requests, stop serving, close the listening socket and open connections."""
-        self.state.close()
-        self._closing = True
+        """Close the listening socket and every connection (a runtime waiting in GET /next sees EOF)."""
+        if self.closed:
+            return
+        self.closed = True
+        for connection in list(self._connections.values()):
+            self._drop(connection)
+        with contextlib.suppress(KeyError, ValueError):
+            self._poll.unregister(self._listener.fileno())
+        self._listener.close()
+        for fd in list(self._watched):
+            self.unwatch(fd)
+
+    # -- connections ---------------------------------------------------------------------------------------
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.last_error = exc
+                return
+            if self.tcp_nodelay:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            connection = _Connection(sock)
+            self._connections[sock.fileno()] = connection
+            self._poll.register(sock.fileno(), _POLL_IN)
+
+    def _drop(self, connection: _Connection) -> None:
+        fd = connection.sock.fileno()
+        if fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self._poll.unregister(fd)
+            self._connections.pop(fd, None)
+        if self._waiting is connection:
+            self._waiting = None
+        if self._unacknowledged is connection:
+            self._unacknowledged = None
         with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self._thread.join()
-        self.server_close()
-        with self._connections_lock:  # kept-alive connections: their handler threads then see EOF and end
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+            connection.sock.close()
+
+    def _send(self, connection: _Connection, data: bytes) -> None:
+        try:
+            connection.sock.setblocking(True)
+            connection.sock.sendall(data)
+            connection.sock.setblocking(False)
+        except OSError as exc:
+            self.last_error = exc
+            self._drop(connection)
+
+    def _read(self, connection: _Connection) -> None:
+        eof = False
+        while True:
+            try:
+                chunk = connection.sock.recv(_RECV_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # reset: the runtime was killed
+                self.last_error = exc
+                eof = True
+                break
+            if not chunk:
+                eof = True
+                break
+            connection.parser.feed(chunk)
+            if len(chunk) < _RECV_BYTES:
+                break  # drained for now (no extra recv just to hear EAGAIN); poll reports the rest
+        try:
+            while (request := connection.parser.pop()) is not None:
+                self._handle(connection, request)
+            if connection.parser.wants_continue:
+                connection.parser.continue_sent()
+                self._send(connection, http11.CONTINUE)
+        except http11.HttpError as err:
+            if err.status == 413 and self.current is not None:
+                self._finish_too_large(self.current.request_id, MAX_RUNTIME_BODY_BYTES)
+            self._send(connection, _json(err.status, {"errorMessage": err.message, "errorType": "Bad"}, True))
+            eof = True
+        if eof:
+            self._drop(connection)
+
+    # -- protocol ------------------------------------------------------------------------------------------
+    def _handle(self, connection: _Connection, request: http11.Request) -> None:
+        path = request.raw_path
+        if request.method == "GET" and path == NEXT_PATH:
+            if self.init_done_at is None:
+                self.init_done_at = time.monotonic()
+            if self._waiting is not None and self._waiting is not connection:
+                self._drop(self._waiting)
+            self._waiting = connection
+            return
+        if request.method == "POST" and path == INIT_ERROR_PATH:
+            payload, error_type = _error_outcome(request.body, request.headers.get(ERROR_TYPE_HEADER))
+            if self.init_error is None:
+                self.init_error = InitError(payload=payload, error_type=error_type, at=time.monotonic())
+            self._send(connection, _ACCEPTED)
+            return
+        match = _INVOCATION_RE.match(path) if request.method == "POST" else None
+        if match is None:
+            self._send(
+                connection, _json(404, {"errorMessage": f"unknown path {path}", "errorType": "NotFound"})
+            )
+            return
+        request_id, body = match["id"], request.body
+        if match["kind"] == "response":
+            if len(body) > limits.MAX_SYNC_PAYLOAD_BYTES:
+                # Accepted (202) so the runtime carries on, but the caller gets Lambda's error instead.
+                accepted = self._finish_too_large(request_id, len(body))
+            else:
+                accepted = self._finish(request_id, body, None, None)
+        else:
+            # Lambda marks every error a runtime reports as Unhandled (X-Amz-Function-Error), whether or not
+            # the runtime sent Lambda-Runtime-Function-Error-Type (awslambdaric 4.2 does not).
+            payload, error_type = _error_outcome(body, request.headers.get(ERROR_TYPE_HEADER))
+            accepted = self._finish(request_id, payload, "Unhandled", error_type)
+        if accepted:
+            # The runtime waits for this 202 before it asks for the next event. Held back until
+            # `acknowledge()`, so that a caller can answer its own client first: sending it wakes the
+            # runtime, which on a busy machine would run before the caller's answer leaves.
+            self._unacknowledged = connection
+        else:
+            self._send(
+                connection,
+                _json(
+                    400, {"errorMessage": f"invalid request ID {request_id}", "errorType": "InvalidRequestID"}
+                ),
+            )
+
+    def _finish(
+        self, request_id: str, payload: bytes, function_error: str | None, error_type: str | None
+    ) -> bool:
+        invocation = self.current
+        if invocation is None or invocation.request_id != request_id or invocation.finished:
+            return False
+        invocation.payload = payload
+        invocation.function_error = function_error
+        invocation.error_type = error_type
+        invocation.finished_at = time.monotonic()
+        self.current = None
+        return True
+
+    def _finish_too_large(self, request_id: str, size: int) -> bool:
+        return self._finish(
+            request_id,
+            error_payload(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+                f"({limits.MAX_SYNC_PAYLOAD_BYTES} bytes).",
+            ),
+            "Unhandled",
+            "Function.ResponseSizeTooLarge",
+        )

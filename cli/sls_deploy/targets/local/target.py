@@ -1,9 +1,17 @@
 """LocalTarget: the embedded Lambda emulation — deploy into the project's state folder, invoke with workers.
 
 deploy copies the artifacts into the state by hash and publishes an immutable version only when code, layers
-or configuration differ from what `live` points at; invoke resolves a qualifier (alias, version number or
-$LATEST) and runs the event in a fresh worker (one cold invocation per call); `open_session` keeps a worker
-warm for repeated invocations (benchmarks, a local server).
+or configuration differ from what `live` points at (with a canary percentage, `live` sends that share to the
+new version and the rest to the one it served), then prunes versions beyond config.keep_versions; invoke
+resolves a qualifier (alias — weighted between its two versions during a canary —, version number or
+$LATEST) and runs the event on the target's warm pool (pool.py: workers reused per version, concurrency
+limits, scale to zero after config.idle_seconds; the one invoke path, also of `open_session` and the
+gateway). versions/rollback/promote/remove manage versions
+and aliases (state.py); every finished invocation is recorded by telemetry.py for `logs` and `metrics`.
+
+Workers get the local platform's environment too: AWS_ENDPOINT_URL_S3 pointing at the state folder's local
+S3 endpoint (s3.py), where S3 events' objects live, and — unless the caller passes AWS credentials or an
+endpoint of its own — the credentials of a local role, as a real function gets its role's.
 
 The worker's interpreter is found for the version's runtime (FunctionBuild.runtime, e.g. "python3.12": the
 Python the runtime layer was built for) with interpreters.find_interpreter, honouring config.python. When
@@ -17,6 +25,8 @@ and stops worker processes.
 from __future__ import annotations
 
 import builtins
+import os
+import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,56 +35,58 @@ from pathlib import Path
 
 from ... import interpreters, limits
 from ...config import ProjectConfig
-from ...errors import InvocationError, NotDeployedError, TargetError
-from ..base import Deployment, FunctionBuild, InvokeResult
-from . import runtime_dir
-from .state import LocalState, VersionRecord
+from ...errors import NotDeployedError, TargetError
+from ..base import (
+    AliasChange,
+    AliasRouting,
+    Deployment,
+    FunctionBuild,
+    FunctionVersions,
+    InvokeResult,
+    LogEvent,
+    MetricsResult,
+    RemoveResult,
+    VersionInfo,
+)
+from ..events import StoredObject
+from . import runtime_dir, s3
+from .pool import WorkerPool
+from .state import AliasRoute, LocalState, VersionRecord
+from .telemetry import Telemetry
 from .worker import Worker, WorkerResult, WorkerSpec
 
 LOG_TAIL_BYTES = 4096  # Lambda's X-Amz-Log-Result carries the last 4 KB of the invocation's log
 ALIAS = "live"
+# A local function's role: S3 calls go to the local endpoint, which does not check signatures.
+LOCAL_ROLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ASIALOCALSLSDEPLOY00", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 @dataclass(frozen=True)
-class _Resolved:
+class Resolved:
     record: VersionRecord
     qualifier: str
 
 
 class LocalSession:
-    """A function version with a worker kept warm across invocations; a crashed worker is replaced."""
+    """Repeated invocations of one resolved version through the target's warm pool; `close()` stops the
+    version's idle workers (a crashed worker is replaced by the pool on the next invocation)."""
 
-    def __init__(
-        self, target: LocalTarget, resolved: _Resolved, spec: WorkerSpec, warnings: list[str]
-    ) -> None:
+    def __init__(self, target: LocalTarget, resolved: Resolved) -> None:
         self._target = target
         self._resolved = resolved
-        self.spec = spec
-        self.warnings = warnings
         self._worker: Worker | None = None
 
     @property
     def worker(self) -> Worker | None:
+        """The worker that ran the last invocation."""
         return self._worker
 
     def invoke(self, payload: bytes) -> InvokeResult:
-        if len(payload) > limits.MAX_SYNC_PAYLOAD_BYTES:
-            raise InvocationError(
-                f"the request is {len(payload)} bytes; Lambda accepts at most {limits.MAX_SYNC_PAYLOAD_BYTES} "
-                f"bytes for a synchronous invoke",
-                "send the data through S3 and pass its key instead",
-            )
-        if self._worker is None or not self._worker.alive:
-            if self._worker is not None:
-                self._worker.stop()
-            self._worker = Worker(self.spec)
-        result = self._worker.invoke(payload)
-        return _invoke_result(self._resolved, result, self.warnings)
+        result, self._worker = self._target.pool.run(self._resolved, payload)
+        return result
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
+        self._target.pool.retire(self._resolved.record)
 
 
 def _log_tail(record: VersionRecord, result: WorkerResult) -> str:
@@ -92,7 +104,7 @@ def _log_tail(record: VersionRecord, result: WorkerResult) -> str:
     return text
 
 
-def _invoke_result(resolved: _Resolved, result: WorkerResult, warnings: list[str]) -> InvokeResult:
+def invoke_result(resolved: Resolved, result: WorkerResult, warnings: list[str]) -> InvokeResult:
     extra: dict[str, object] = {
         "warnings": list(warnings),
         "cold_start": result.cold,
@@ -120,13 +132,26 @@ class LocalTarget:
 
     name = "local"
 
-    def __init__(self, config: ProjectConfig, progress: runtime_dir.Progress | None = None) -> None:
+    def __init__(
+        self,
+        config: ProjectConfig,
+        progress: runtime_dir.Progress | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config = config
         self.state = LocalState(config.state_path)
+        self.telemetry = Telemetry(self.state, retention_days=config.log_retention_days)
         self._progress = progress or (lambda _: None)
+        self._rng = rng or random.Random()  # picks an alias's version by weight during a canary
+        self._pool: WorkerPool | None = None
 
     # -- deploy ------------------------------------------------------------------------------------------
-    def deploy(self, build: FunctionBuild) -> Deployment:
+    def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
+        if canary_percent is not None and not 0.0 < canary_percent < 100.0:
+            raise TargetError(
+                f"a canary of {canary_percent} % is not between 0 and 100",
+                "give the new version's share of traffic, e.g. --canary 10",
+            )
         reserved = sorted(set(build.environment) & limits.RESERVED_ENV_VARS)
         if reserved:
             raise TargetError(
@@ -138,8 +163,6 @@ class LocalTarget:
                 f"{build.name} has {len(build.layers)} layers; Lambda allows {limits.MAX_LAYERS}",
                 "merge layers",
             )
-        for artifact in (build.code, *build.layers):
-            self.state.store_artifact(artifact)
         layer_shas = tuple(a.sha256 for a in build.layers)
         environment = dict(build.environment)
         record = VersionRecord(
@@ -155,15 +178,18 @@ class LocalTarget:
             environment=environment,
             model_sha256=build.model_sha256,
         )
-        published, changed = self.state.publish(record, ALIAS)
-        self.state.extracted(published.code_sha256)
-        self.state.opt_dir(published)
+        weight = None if canary_percent is None else canary_percent / 100.0
+        publication = self.state.deploy(
+            record, (build.code, *build.layers), ALIAS, weight, keep=self.config.keep_versions
+        )
+        published = publication.record
+        self.state.write_function_settings(build.name, {"reserved_concurrency": build.reserved_concurrency})
         # Install the worker runtime now (slow once, cached) so the first invoke is not the slow one.
         interpreter, python_version, _ = self._interpreter_for(published)
         runtime_dir.ensure_runtime_dir(interpreter, python_version, self.config.cache_path, self._progress)
-        return self._deployment(published, changed)
+        return self._deployment(published, publication.changed, publication.route)
 
-    def _deployment(self, record: VersionRecord, changed: bool) -> Deployment:
+    def _deployment(self, record: VersionRecord, changed: bool, route: AliasRoute | None) -> Deployment:
         project = self.config.project_name
         return Deployment(
             target=self.name,
@@ -173,19 +199,20 @@ class LocalTarget:
             changed=changed,
             endpoint=f"sls-deploy invoke {record.name}",
             function_id=f"local:{project}:{record.name}",
+            routing=None if route is None else _routing(ALIAS, route),
         )
 
     def list(self) -> list[Deployment]:
         deployments = []
         for name in self.state.function_names():
-            live = self.state.aliases(name).get(ALIAS)
-            record = self.state.read_version(name, live) if live is not None else None
+            route = self.state.alias_routes(name).get(ALIAS)
+            record = self.state.read_version(name, route.version) if route is not None else None
             if record is not None:
-                deployments.append(self._deployment(record, changed=False))
+                deployments.append(self._deployment(record, False, route))
         return deployments
 
-    # -- invoke ------------------------------------------------------------------------------------------
-    def _resolve(self, name: str, qualifier: str) -> _Resolved:
+    # -- versions and aliases ----------------------------------------------------------------------------
+    def _require(self, name: str) -> None:
         names = self.state.function_names()
         if name not in names:
             known = ", ".join(names) or "none"
@@ -194,21 +221,129 @@ class LocalTarget:
                 f"({self.config.state_path}); deployed: {known}",
                 "deploy it with `sls-deploy push MODEL --name NAME`" if not names else f"use one of: {known}",
             )
-        aliases = self.state.aliases(name)
+
+    def versions(self, name: str) -> FunctionVersions:
+        self._require(name)
+        routes = self.state.alias_routes(name)
+        infos = []
+        for number in self.state.versions(name):
+            found = self.state.read_version(name, number)
+            if found is None:
+                continue
+            infos.append(
+                VersionInfo(
+                    name=name,
+                    version=str(number),
+                    created_at=found.created_at,
+                    model_sha256=found.model_sha256,
+                    runtime=found.runtime,
+                    arch=found.arch,
+                    memory=found.memory,
+                    timeout=found.timeout,
+                    aliases=tuple(
+                        alias for alias, route in sorted(routes.items()) if number in route.versions
+                    ),
+                )
+            )
+        return FunctionVersions(
+            name=name,
+            versions=tuple(infos),
+            aliases=tuple(_routing(alias, route) for alias, route in sorted(routes.items())),
+        )
+
+    def rollback(self, name: str, to: str | None = None) -> AliasChange:
+        self._require(name)
+        if to is not None and not to.isdigit():
+            raise TargetError(f"{to!r} is not a version number", f"see `sls-deploy versions {name}`")
+        before, after = self.state.rollback(name, ALIAS, None if to is None else int(to))
+        return AliasChange(name=name, before=_routing(ALIAS, before), after=_routing(ALIAS, after))
+
+    def promote(self, name: str) -> AliasChange:
+        self._require(name)
+        before, after = self.state.promote(name, ALIAS)
+        return AliasChange(name=name, before=_routing(ALIAS, before), after=_routing(ALIAS, after))
+
+    def remove(self, name: str, purge: bool = False) -> RemoveResult:
+        """Remove every version and alias of `name`. With purge, also the artifacts and extracted trees no
+        other function uses, and the function's logs and metrics."""
+        self._require(name)
+        removed = self.state.remove(name)
+        purged: builtins.list[str] = []
+        if purge:
+            purged = [str(path) for path in self.state.collect_garbage()]
+            self.telemetry.forget(name)
+        return RemoveResult(
+            target=self.name, name=name, versions=tuple(map(str, removed)), purged=tuple(purged)
+        )
+
+    # -- logs and metrics --------------------------------------------------------------------------------
+    def _require_known(self, name: str) -> None:
+        """Logs and metrics outlive a removed function (as its log group does); unknown names are errors."""
+        if name not in self.state.function_names() and not self.telemetry.knows(name):
+            self._require(name)
+
+    def logs(
+        self, name: str, since: float, filter_text: str | None = None, follow: bool = False
+    ) -> Iterator[LogEvent]:
+        self._require_known(name)
+        return self.telemetry.logs(name, since, filter_text, follow)
+
+    def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult:
+        self._require_known(name)
+        return self.telemetry.metrics(name, since, until)
+
+    # -- the local platform's S3 -------------------------------------------------------------------------
+    @property
+    def s3_root(self) -> Path:
+        return self.state.root / "s3"
+
+    def bucket(self, name: str) -> str:
+        """The local bucket a function's S3 events come from: <project>-<name>-requests, as a bucket name."""
+        raw = f"{self.config.project_name}-{name}-requests".lower()
+        cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in raw).strip("-")
+        return cleaned[:63].rstrip("-") or "sls-deploy-requests"
+
+    def put_object(self, name: str, key: str, data: bytes) -> StoredObject:
+        """Store `data` for an S3 event of `name` in its local bucket (a folder under the state folder)."""
+        self._require(name)
+        return s3.stored_object(s3.LocalObjectStore(self.s3_root), self.bucket(name), key, data)
+
+    def platform_environment(self) -> dict[str, str]:
+        """What the local platform adds to every worker's environment (the function's own variables win):
+        its S3 endpoint and a local role's credentials, unless the caller passes its own (then they reach
+        the function as they do now, see worker.PASSTHROUGH_VARS)."""
+        if any(key.startswith("AWS_ENDPOINT_URL") for key in os.environ):
+            return {}
+        environment = {"AWS_ENDPOINT_URL_S3": s3.shared_server(self.s3_root).endpoint}
+        if not any(key in os.environ for key in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE")):
+            environment.update(LOCAL_ROLE_CREDENTIALS)
+        return environment
+
+    # -- invoke ------------------------------------------------------------------------------------------
+    def resolve(self, name: str, qualifier: str) -> Resolved:
+        self._require(name)
+        routes = self.state.alias_routes(name)
         version: int | None
         if qualifier == "$LATEST":
             version = self.state.latest(name)
         elif qualifier.isdigit():
             version = int(qualifier)
         else:
-            version = aliases.get(qualifier)
+            route = routes.get(qualifier)
+            version = None if route is None else self._pick(route)
         record = self.state.read_version(name, version) if version is not None else None
         if record is None:
-            choices = [*aliases, "$LATEST", *map(str, self.state.versions(name))]
+            choices = [*routes, "$LATEST", *map(str, self.state.versions(name))]
             raise NotDeployedError(
                 f"{name} has no version or alias {qualifier!r}", f"use one of: {', '.join(choices)}"
             )
-        return _Resolved(record=record, qualifier=qualifier)
+        return Resolved(record=record, qualifier=qualifier)
+
+    def _pick(self, route: AliasRoute) -> int:
+        """The alias's extra version with probability extra_weight, else its main version."""
+        if route.extra_version is not None and self._rng.random() < route.extra_weight:
+            return route.extra_version
+        return route.version
 
     def _interpreter_for(self, record: VersionRecord) -> tuple[Path, str, builtins.list[str]]:
         """(interpreter, its X.Y, warnings) for a version: the Python its runtime names, else the host's."""
@@ -227,9 +362,9 @@ class LocalTarget:
         )
         return Path(sys.executable), host, warnings
 
-    def _session(self, name: str, qualifier: str) -> LocalSession:
-        resolved = self._resolve(name, qualifier)
-        record = resolved.record
+    def worker_spec(self, resolved: Resolved) -> tuple[WorkerSpec, builtins.list[str]]:
+        """What a worker of the resolved version runs (and warnings about it); the pool asks once per version."""
+        record, qualifier = resolved.record, resolved.qualifier
         interpreter, python_version, warnings = self._interpreter_for(record)
         machine = {"x86_64": "x86_64", "arm64": "aarch64"}.get(record.arch, record.arch)
         if machine != runtime_dir.host_machine():
@@ -250,22 +385,72 @@ class LocalTarget:
             ),
             memory_mb=record.memory,
             timeout_s=record.timeout,
-            region=self.config.region,
-            environment=record.environment,
+            region=self.config.emulated_region,
+            environment={**self.platform_environment(), **record.environment},
             qualifier=qualifier,
         )
-        return LocalSession(self, resolved, spec, warnings)
+        return spec, warnings
+
+    def complete(
+        self,
+        resolved: Resolved,
+        result: WorkerResult,
+        warnings: builtins.list[str],
+        concurrency: int | None = None,
+    ) -> InvokeResult:
+        """Every finished invocation passes here: the result, with its logs and REPORT recorded.
+
+        `concurrency`: the function's invocations in flight when this one started (this one included),
+        kept in the result's extra["concurrency"]."""
+        invoked = invoke_result(resolved, result, warnings)
+        if concurrency is not None:
+            invoked.extra["concurrency"] = concurrency
+        self.telemetry.record_invocation(resolved.record, invoked, result)
+        return invoked
+
+    def throttled(self, resolved: Resolved) -> None:
+        """Every throttled request passes here, to be counted."""
+        self.telemetry.record_throttle(resolved.record)
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The warm workers of this target's functions (idle ones exit after config.idle_seconds)."""
+        if self._pool is None:
+            self._pool = WorkerPool(self, idle_s=self.config.idle_seconds)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop every worker this target started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> LocalTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def open_session(self, name: str, qualifier: str = ALIAS) -> Iterator[LocalSession]:
-        """A warm worker for repeated invocations of one version; stopped when the block ends."""
-        session = self._session(name, qualifier)
+        """Repeated invocations of one version (resolved once) on warm workers; its idle workers are
+        stopped when the block ends."""
+        session = LocalSession(self, self.resolve(name, qualifier))
         try:
             yield session
         finally:
             session.close()
 
     def invoke(self, name: str, payload: bytes, qualifier: str = ALIAS) -> InvokeResult:
-        """One cold invocation: start a worker, run the event, stop the worker."""
-        with self.open_session(name, qualifier) as session:
-            return session.invoke(payload)
+        """One invocation on a warm worker of the resolved version (a cold start when none is idle); raises
+        ThrottledError past the function's concurrency. The worker stays warm for config.idle_seconds."""
+        return self.pool.invoke(self.resolve(name, qualifier), payload)
+
+
+def _routing(alias: str, route: AliasRoute) -> AliasRouting:
+    return AliasRouting(
+        alias=alias,
+        version=str(route.version),
+        extra_version=None if route.extra_version is None else str(route.extra_version),
+        extra_weight=route.extra_weight,
+    )

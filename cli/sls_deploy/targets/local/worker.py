@@ -1,29 +1,40 @@
-"""A Worker: one Lambda execution environment on this machine — one `python -m awslambdaric` process.
+"""A Worker: one Lambda execution environment on this machine — one awslambdaric process (see BOOTSTRAP).
 
 The process runs with the function code as its working directory (LAMBDA_TASK_ROOT), the merged layers as
 its /opt, a clean environment holding only what Lambda sets (plus the function's variables and the caller's
-AWS credential/endpoint variables), and its own Runtime API server (runtime_api.py). A worker serves
-invocations one at a time and stays warm between them until `stop()`.
+AWS credential/endpoint variables), its memory limit (sandbox.py) and its own Runtime API (runtime_api.py).
+A worker serves invocations one at a time and stays warm between them until `stop()`.
+
+An invocation runs entirely in the calling thread: it hands the event to the runtime's waiting GET /next,
+then polls the runtime's connection, the worker's log pipe and its process handle (a pidfd) until the answer,
+the process's death or the timeout. Nothing else in this process wakes up for it.
 
 What a worker measures, as Lambda's REPORT line does: init duration (spawn → first GET /next), duration
 (event handed out → response posted), billed duration (rounded up to 1 ms; on a cold start it includes the
 init phase, which Lambda bills for zip functions since Aug 2025), max memory used (the process's VmHWM).
 
-Process hygiene: the worker runs in its own session/process group (Ctrl-C in the CLI reaches only the CLI,
-which stops its workers itself); when the runtime process exits, whatever it left in its group is killed
-before it is reaped (as Lambda tears down the whole sandbox); a timed-out worker is killed with SIGKILL.
-If the CLI itself is killed, an idle worker exits on its own: its Runtime API connection drops.
+Failures come back as Lambda reports them: a timeout kills the worker (`Sandbox.Timedout`, "Task timed out
+after N.NN seconds"), a process that dies mid-request is `Runtime.ExitError`, or `Runtime.OutOfMemory` when
+its memory limit killed it. Output the function writes while idle is kept for the next invocation's log
+(the pipe holds 1 MB).
 
-Side effects: starts and kills processes, binds a localhost port, runs two daemon threads per worker.
+Process hygiene: the worker runs in its own session/process group (Ctrl-C in the CLI reaches only the CLI,
+which stops its workers itself); when the runtime process exits, whatever it left in its group (and in its
+cgroup) is killed before it is reaped, as Lambda tears down the whole sandbox. If the CLI itself is killed,
+an idle worker exits on its own: its Runtime API connection drops.
+
+Side effects: starts and kills processes, binds a localhost port, runs one thread per worker that only waits
+for the process to exit (and reaps it).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import math
 import os
-import select
+import random
 import signal
 import subprocess
 import threading
@@ -38,7 +49,8 @@ from pathlib import Path
 from ... import limits
 from ...errors import InvocationError
 from ..base import Report
-from .runtime_api import Invocation, RuntimeApiServer, RuntimeState, error_payload
+from .runtime_api import Invocation, RuntimeApi, error_payload
+from .sandbox import MemoryEnforcement, MemoryLimit, detect_memory_enforcement, release_all, status_kb
 
 ACCOUNT_ID = "000000000000"  # a local "account" for ARNs the function may parse
 # The caller's variables passed through to the function: credentials and endpoints (a real Lambda gets its
@@ -77,8 +89,12 @@ class WorkerSpec:
 
     @property
     def function_arn(self) -> str:
+        return self.arn_for(self.qualifier)
+
+    def arn_for(self, qualifier: str) -> str:
+        """The function's ARN as invoked with `qualifier` ("" for the unqualified ARN)."""
         arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
-        return f"{arn}:{self.qualifier}" if self.qualifier else arn
+        return f"{arn}:{qualifier}" if qualifier else arn
 
 
 @dataclass(frozen=True)
@@ -156,67 +172,108 @@ def lambda_environment(
     return env
 
 
-class _LogCollector:
-    """Reads the worker's merged stdout/stderr into lines, from a daemon thread and on demand.
+# Part of BOOTSTRAP: a runtime that exits by itself (its Runtime API vanished: the server was killed without
+# stopping its workers) leaves its memory cgroup and removes it, and its server's folder once empty, so a
+# hard-killed server leaves no empty cgroup folders behind (sandbox.py creates them).
+LEAVE_CGROUP = """
+import atexit, os
+def _leave_cgroup():
+    try:
+        path = next(l.split(":", 2)[2].strip() for l in open("/proc/self/cgroup")
+                    if "memory" in l.split(":")[1].split(",") or l.split(":")[1] == "")
+        group = next(root + path for root in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")
+                     if os.path.isdir(root + path))
+        owner = os.path.dirname(group)
+        if not os.path.basename(owner).startswith("sls-deploy-"):
+            return
+        with open(os.path.join(os.path.dirname(owner), "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+        os.rmdir(group)
+        try:  # the server's folder too, once its server is gone (or a zombie) and no other worker is left
+            with open("/proc/" + owner.rsplit("-", 1)[1] + "/stat") as stat:
+                gone = stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
+        except FileNotFoundError:
+            gone = True
+        if gone:
+            os.rmdir(owner)
+    except (OSError, StopIteration, IndexError):
+        pass
+atexit.register(_leave_cgroup)
+"""
+# How the worker starts awslambdaric: `python -m awslambdaric HANDLER`, as Lambda's bootstrap does, except
+# that the runtime waits for events on its main thread. On python3.12+ awslambdaric polls GET /next from a
+# new thread for every invocation (so signal handlers can run while it is idle); on a 2-core machine that
+# thread's start and hand-back cost 0.3–0.7 ms per warm invoke, more than everything else together. What the
+# function sees is unchanged (AWS_EXECUTION_ENV, JSON marshalling, context); only a Python signal handler it
+# installs runs when the next event arrives instead of while idle. awslambdaric is pinned (runtime_dir.py).
+BOOTSTRAP = (
+    "import sys\n"
+    "from awslambdaric import __main__ as ric, lambda_config\n"
+    "if hasattr(lambda_config.LambdaConfigProvider, '_parse_thread_polling'):\n"
+    "    lambda_config.LambdaConfigProvider._parse_thread_polling = lambda self: False\n"
+    + LEAVE_CGROUP
+    + "ric.main(sys.argv)\n"
+)
+PIPE_BYTES = 1 << 20  # the log pipe's buffer: output written while idle waits here for the next invocation
+# The log pipe is not polled during an invocation (every wake-up for a log line would cost the caller); it is
+# drained when the answer is in and whenever the runtime has been silent this long, so a function printing
+# more than the pipe holds stalls at most this long.
+LOG_DRAIN_INTERVAL_S = 0.05
+_READ_BYTES = 1 << 16
 
-    `take()` first drains what is already in the pipe (under the same lock as the thread), so every line the
-    function wrote before posting its response is in the result: awslambdaric writes unbuffered.
-    """
+
+class _LogPipe:
+    """The worker's merged stdout/stderr, read without blocking by whoever drives the worker."""
 
     def __init__(self, stream: object, fd: int) -> None:
         self._stream = stream  # the pipe's file object, kept to close it
-        self._fd = fd
+        self.fd = fd
         os.set_blocking(fd, False)
-        self._lock = threading.Lock()
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._lines: list[str] = []
         self._partial = b""
-        self._eof = False
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name=f"worker-logs-{fd}", daemon=True)
-        self._thread.start()
+        self.eof = False
 
-    def _run(self) -> None:
-        while not self._eof and not self._stop:
+    def drain(self) -> None:
+        """Read what the pipe holds now (one read when it holds less than a read's size)."""
+        while not self.eof:
             try:
-                readable, _, _ = select.select([self._fd], [], [], 0.25)
-            except (OSError, ValueError):
-                return
-            if readable:
-                with self._lock:
-                    self._drain_locked()
-
-    def _drain_locked(self) -> None:
-        while not self._eof:
-            try:
-                chunk = os.read(self._fd, 65536)
+                chunk = os.read(self.fd, _READ_BYTES)
             except BlockingIOError:
                 return
             except OSError:
                 chunk = b""
             if not chunk:
-                self._eof = True
+                self.eof = True
                 if self._partial:
                     self._lines.append(self._partial.decode("utf-8", "replace"))
                     self._partial = b""
                 return
             *complete, self._partial = (self._partial + chunk).split(b"\n")
             self._lines.extend(line.decode("utf-8", "replace") for line in complete)
+            if len(chunk) < _READ_BYTES:
+                return
 
     def take(self) -> list[str]:
-        with self._lock:
-            self._drain_locked()
-            lines, self._lines = self._lines, []
-            return lines
+        """The complete lines read so far (after one more drain)."""
+        self.drain()
+        lines, self._lines = self._lines, []
+        return lines
 
     def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=2)
-        with self._lock:
+        with contextlib.suppress(OSError):
             self._stream.close()  # type: ignore[attr-defined]
 
 
+def _request_id() -> str:
+    """A version-4 UUID from the process's PRNG (ids need uniqueness, not secrecy: no os.urandom call)."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
 def _trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    bits = f"{random.getrandbits(160):040x}"
+    return f"Root=1-{int(time.time()):08x}-{bits[:24]};Parent={bits[24:]};Sampled=0"
 
 
 def _exit_text(returncode: int) -> str:
@@ -236,39 +293,32 @@ def _exit_text(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
-def _vm_hwm_kb(pid: int) -> int | None:
-    """Peak resident memory (VmHWM) of a live process, in kB: Lambda's "Max Memory Used".
-
-    One raw read: /proc/<pid>/status fits in a page, and each extra syscall is another GIL hand-off on the
-    warm-invoke path (a line-by-line text read measured ~0.2 ms here under load, this ~15 µs).
-    """
-    try:
-        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
-        try:
-            data = os.read(fd, 16384)
-        finally:
-            os.close(fd)
-        start = data.index(b"VmHWM:") + len(b"VmHWM:")
-        return int(data[start : data.index(b"kB", start)])
-    except (OSError, ValueError):
-        return None
-
-
 class Worker:
-    """One warm-able awslambdaric process and its Runtime API. Use as a context manager, or call stop()."""
+    """One warm-able awslambdaric process and its Runtime API. Use as a context manager, or call stop().
 
-    def __init__(self, spec: WorkerSpec, tcp_nodelay: bool = True) -> None:
+    `memory` picks how its memory limit is enforced (default: what this machine offers, see sandbox.py).
+    """
+
+    def __init__(
+        self, spec: WorkerSpec, tcp_nodelay: bool = True, memory: MemoryEnforcement | None = None
+    ) -> None:
         self.spec = spec
         self._tcp_nodelay = tcp_nodelay
-        self._state = RuntimeState()
-        self._server: RuntimeApiServer | None = None
+        self._memory = memory
+        self._api: RuntimeApi | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._logs: _LogCollector | None = None
+        self._logs: _LogPipe | None = None
+        self._limit: MemoryLimit | None = None
+        self._pidfd: int | None = None
+        self._status_fd: int | None = None
         self._watcher: threading.Thread | None = None
+        self._exited = False
+        self._oom_killed = False
         self._spawned_at = 0.0
         self._maxrss_kb = 0
         self._invoked = False
         self._invoke_lock = threading.Lock()
+        self.last_used = time.monotonic()  # when the last invocation ended (pools reap idle workers by it)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -281,15 +331,16 @@ class Worker:
                 f"the local Lambda runtime at {spec.runtime_dir} has no awslambdaric",
                 "delete that folder; it is rebuilt on the next invoke",
             )
-        self._server = RuntimeApiServer(self._state, tcp_nodelay=self._tcp_nodelay)
+        api = RuntimeApi(tcp_nodelay=self._tcp_nodelay)
+        limit = MemoryLimit(self._memory or detect_memory_enforcement(), spec.memory_mb)
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
-        env = lambda_environment(spec, self._server.address, stream)
+        env = lambda_environment(spec, api.address, stream)
         # -S: the interpreter's own site-packages stay out of sys.path, as on Lambda only the function, its
-        # layers and the runtime's packages are importable.
-        command = [str(spec.interpreter), "-S", "-m", "awslambdaric", spec.handler]
+        # layers and the runtime's packages are importable. BOOTSTRAP runs awslambdaric's main.
+        command = [str(spec.interpreter), "-S", "-c", BOOTSTRAP, spec.handler]
         self._spawned_at = time.monotonic()
         try:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 command,
                 cwd=spec.task_root,
                 env=env,
@@ -297,40 +348,56 @@ class Worker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=limit.preexec(),  # joins the memory cgroup between fork and exec
             )
-        except OSError as exc:
-            self._server.close()
-            self._server = None
+        except (OSError, subprocess.SubprocessError) as exc:
+            api.close()
+            limit.release()
             raise InvocationError(
                 f"cannot start the worker {spec.interpreter}: {exc}",
                 "set SLS_DEPLOY_PYTHON to a python" + spec.python_version + " interpreter",
             ) from exc
-        assert self._proc.stdout is not None
-        self._logs = _LogCollector(self._proc.stdout, self._proc.stdout.fileno())
-        self._watcher = threading.Thread(target=self._watch, name=f"worker-{self._proc.pid}", daemon=True)
+        limit.attach(proc.pid)
+        assert proc.stdout is not None
+        self._api, self._proc, self._limit = api, proc, limit
+        self._logs = _LogPipe(proc.stdout, proc.stdout.fileno())
+        with contextlib.suppress(OSError):  # kept open: one pread per invocation reads VmHWM
+            self._status_fd = os.open(f"/proc/{proc.pid}/status", os.O_RDONLY)
+        with contextlib.suppress(OSError, AttributeError):  # Linux ≥ 5.3; else invocations poll the process
+            self._pidfd = os.pidfd_open(proc.pid)
+            api.watch(self._pidfd, self._on_exit)
+        self._watcher = threading.Thread(target=self._watch, name=f"worker-{proc.pid}", daemon=True)
         self._watcher.start()
         _LIVE_WORKERS.add(self)
 
+    def _on_exit(self) -> None:
+        self._exited = True
+        if self._pidfd is not None and self._api is not None:
+            self._api.unwatch(self._pidfd)
+
     def _watch(self) -> None:
-        """Wait for the process to exit, kill what it left in its group, then reap it (recording its rusage)."""
-        assert self._proc is not None
+        """Wait for the process to exit, kill what it left behind, then reap it (recording its rusage)."""
+        assert self._proc is not None and self._limit is not None
         pid = self._proc.pid
         try:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
             # Still a zombie: its process group cannot be reused yet, so this reaches only its leftovers.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+            self._oom_killed = self._limit.oom_killed()
+            self._limit.kill_remaining()
             _, status, rusage = os.wait4(pid, 0)
             self._proc.returncode = os.waitstatus_to_exitcode(status)
             self._maxrss_kb = rusage.ru_maxrss
         except ChildProcessError:  # reaped elsewhere
             if self._proc.returncode is None:
                 self._proc.returncode = -signal.SIGKILL
-        self._state.mark_exited()
+        finally:
+            self._limit.release()
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None and not self._state.exited
+        return self._proc is not None and self._proc.returncode is None and not self._exited
 
     @property
     def pid(self) -> int | None:
@@ -339,6 +406,11 @@ class Worker:
     @property
     def returncode(self) -> int | None:
         return self._proc.returncode if self._proc is not None else None
+
+    @property
+    def memory_mechanism(self) -> str | None:
+        """How this worker's memory limit is enforced ("cgroup-v1", "cgroup-v2", "rss-watchdog")."""
+        return self._limit.mechanism if self._limit is not None else None
 
     def _kill(self, sig: int = signal.SIGKILL) -> None:
         if self._proc is not None and self._proc.returncode is None:
@@ -352,17 +424,28 @@ class Worker:
         return True
 
     def stop(self, grace_s: float = 0.5) -> None:
-        """Terminate the process (SIGTERM, then SIGKILL after `grace_s`), reap it, close the server."""
+        """Terminate the process (SIGTERM, then SIGKILL after `grace_s`), reap it, close its Runtime API.
+
+        Safe while another thread is inside `invoke`: that invocation ends with the process's death."""
         if self._proc is not None:
             self._kill(signal.SIGTERM)
             if not self._wait_exit(grace_s):
                 self._kill(signal.SIGKILL)
                 self._wait_exit(5)
-        if self._logs is not None:
-            self._logs.close()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        acquired = self._invoke_lock.acquire(timeout=5)
+        try:
+            if self._api is not None:
+                self._api.close()
+            if self._logs is not None:
+                self._logs.close()
+            for fd in (self._pidfd, self._status_fd):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._pidfd = self._status_fd = None
+        finally:
+            if acquired:
+                self._invoke_lock.release()
         _LIVE_WORKERS.discard(self)
 
     def __enter__(self) -> Worker:
@@ -373,61 +456,102 @@ class Worker:
         self.stop()
 
     # -- invocations -------------------------------------------------------------------------------------
-    def invoke(self, event: bytes, timeout_s: float | None = None) -> WorkerResult:
+    def invoke(
+        self,
+        event: bytes,
+        timeout_s: float | None = None,
+        function_arn: str | None = None,
+        client_context: str | None = None,
+    ) -> WorkerResult:
         """Run one event through the function; starts the process first if needed (a cold start).
 
-        Function errors, init errors, timeouts and crashes come back as Lambda returns them (an error payload
-        and function_error "Unhandled"); InvocationError only when the worker cannot be used at all.
+        `function_arn`: the ARN the caller invoked (default: the spec's). The runtime's 202 for its answer
+        is held back until `acknowledge()` (or the next invocation). Function errors, init errors,
+        timeouts, crashes and memory kills come back as Lambda returns them (an error payload and
+        function_error "Unhandled"); InvocationError only when the worker cannot be used at all.
         """
         with self._invoke_lock:
-            self.start()
-            if not self.alive:
+            if self._proc is not None and not self.alive:  # (one dying from now on fails this invocation)
                 raise InvocationError(
                     "this worker has exited and cannot take invocations",
                     "start a new worker (sessions do this by themselves)",
                 )
-            return self._invoke(event, float(timeout_s or self.spec.timeout_s))
+            self.start()
+            try:
+                return self._invoke(
+                    event,
+                    float(timeout_s or self.spec.timeout_s),
+                    function_arn or self.spec.function_arn,
+                    client_context,
+                )
+            finally:
+                self.last_used = time.monotonic()
 
-    def _invoke(self, event: bytes, timeout_s: float) -> WorkerResult:
-        state = self._state
+    def _read_hwm_kb(self) -> int | None:
+        """VmHWM (peak resident memory, kB) of the live process: Lambda's "Max Memory Used"."""
+        if self._status_fd is None or self._proc is None:
+            return None
+        try:
+            data = os.pread(self._status_fd, 16384, 0)
+            start = data.index(b"VmHWM:") + 6
+            return int(data[start : data.index(b"kB", start)])
+        except (OSError, ValueError):
+            return status_kb(self._proc.pid, b"VmHWM")
+
+    def acknowledge(self) -> None:
+        """Let the runtime go on after its last answer (send the 202 `invoke` held back): call it once the
+        answer has reached its caller. The next invocation does it too if nobody did."""
+        if self._invoke_lock.acquire(blocking=False):
+            try:
+                if self._api is not None and not self._api.closed:
+                    self._api.acknowledge()
+            finally:
+                self._invoke_lock.release()
+
+    def _dead(self) -> bool:
+        return self._exited or (self._proc is not None and self._proc.returncode is not None)
+
+    def _invoke(
+        self, event: bytes, timeout_s: float, function_arn: str, client_context: str | None
+    ) -> WorkerResult:
+        api = self._api
+        assert api is not None and self._proc is not None and self._logs is not None
         cold, self._invoked = not self._invoked, True
+        logs = self._logs
+        api.acknowledge()  # the last answer's 202, if its caller has not sent it
         invocation = Invocation(
-            request_id=str(uuid.uuid4()),
+            request_id=_request_id(),
             event=event,
-            function_arn=self.spec.function_arn,
+            function_arn=function_arn,
             trace_id=_trace_id(),
             timeout_s=timeout_s,
+            client_context=client_context,
         )
         # Until the event is handed out: init past Lambda's 10 s limit is retried inside the invoke, under the
         # function's timeout (an initialized runtime takes the event at once).
-        init_deadline = time.monotonic() + limits.MAX_INIT_S + timeout_s
+        deadline = time.monotonic() + limits.MAX_INIT_S + timeout_s
         timed_out = False
-        state.submit(invocation)
-        with state.cond:
-            while not (
-                invocation.finished
-                or state.exited
-                or (state.init_error is not None and invocation.handed_out_at is None)
-            ):
-                now = time.monotonic()
-                deadline = (
-                    init_deadline
-                    if invocation.handed_out_at is None
-                    else invocation.handed_out_at + timeout_s
-                )
-                if now >= deadline:
-                    timed_out = True
+        while not invocation.finished and not self._dead():
+            if invocation.handed_out_at is None:
+                if api.init_error is not None:
                     break
-                state.cond.wait(deadline - now)
-            if not invocation.finished and state.current is invocation:
-                state.current = None
-            if invocation.handed_out_at is None and invocation in state.queue:
-                state.queue.remove(invocation)
-            init_error = state.init_error
+                if api.ready:
+                    if api.hand_out(invocation):
+                        deadline = invocation.handed_out_at + timeout_s  # type: ignore[operator]
+                    continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if not api.pump(min(remaining, LOG_DRAIN_INTERVAL_S)):
+                logs.drain()  # quiet for a while: make room in the pipe
+        if not invocation.finished:
+            api.abandon()
         ended = time.monotonic()
-        hwm_kb = _vm_hwm_kb(self._proc.pid) if self.alive and self._proc is not None else None
+        hwm_kb = self._read_hwm_kb() if not self._dead() else None
 
         request_id = invocation.request_id
+        init_error = api.init_error if invocation.handed_out_at is None else None
         extra_log: list[str] = []
         if invocation.finished:
             payload, function_error, error_type = (
@@ -458,22 +582,26 @@ class Worker:
             self._wait_exit(5)
             text = _exit_text(self.returncode if self.returncode is not None else -signal.SIGKILL)
             message = f"RequestId: {request_id} Error: Runtime exited with error: {text}"
-            payload, function_error, error_type = (
-                error_payload("Runtime.ExitError", message),
-                "Unhandled",
-                "Runtime.ExitError",
-            )
-            extra_log += [message, "Runtime.ExitError"]
+            error_type = "Runtime.ExitError"
+            if self._oom_killed:
+                error_type = "Runtime.OutOfMemory"
+                message += (
+                    f" (out of memory: the function used all of its {self.spec.memory_mb} MB MemorySize "
+                    "and was killed; give it more memory, e.g. push --memory "
+                    f"{min(self.spec.memory_mb * 2, limits.MAX_MEMORY_MB)})"
+                )
+            payload, function_error = error_payload(error_type, message), "Unhandled"
+            extra_log += [message, error_type]
         if hwm_kb is None:
             hwm_kb = self._maxrss_kb
 
-        logs = (self._logs.take() if self._logs is not None else []) + extra_log
+        lines = logs.take() + extra_log
         init_ms: float | None = None
         if cold:
-            init_end = state.init_done_at or (init_error.at if init_error else None) or ended
+            init_end = api.init_done_at or (init_error.at if init_error else None) or ended
             init_ms = (init_end - self._spawned_at) * 1000.0
         started = invocation.handed_out_at if invocation.handed_out_at is not None else ended
-        # Lambda's Duration ends when the runtime posts the response, not when this thread wakes up to it.
+        # Lambda's Duration ends when the runtime posts the response, not when this thread sees it.
         finished = invocation.finished_at if invocation.finished_at is not None else ended
         duration_ms = max(0.0, (finished - started) * 1000.0)
         billed = math.ceil(duration_ms + (init_ms or 0.0))
@@ -491,15 +619,17 @@ class Worker:
             function_error=function_error,
             error_type=error_type,
             report=report,
-            logs=tuple(logs),
+            logs=tuple(lines),
             cold=cold,
         )
 
 
 def stop_all_workers() -> None:
-    """Stop every worker still running in this process (the CLI calls this on exit, e.g. after Ctrl-C)."""
+    """Stop every worker still running in this process (the CLI calls this on exit, e.g. after Ctrl-C), then
+    remove their cgroups' folder."""
     for worker in list(_LIVE_WORKERS):
         worker.stop(grace_s=0.2)
+    release_all()
 
 
 atexit.register(stop_all_workers)
