@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 import pytest
@@ -22,6 +23,7 @@ from sls_deploy.template import (
     translate_template,
     validate_template,
 )
+from sls_deploy.template.sam import template_functions, version_model_sha256, without_function
 
 RUNTIME = LayerRef(PurePosixPath(".sls-deploy/build/runtime-x86_64-py3.12.zip"), "a" * 64)
 
@@ -242,12 +244,27 @@ def test_only_the_public_function_gets_a_public_invoke_permission(translated_two
     )
 
 
+def _resource_is_everything(resource) -> bool:
+    """True for "*" and for ARNs whose resource part is only "*" (every bucket or queue of an account)."""
+    return isinstance(resource, str) and (
+        resource == "*"
+        or re.fullmatch(r"arn:[^:]*:[^:]*:[^:]*:[^:]*:\*", resource) is not None
+        or resource.endswith(":::*")
+    )
+
+
 def test_no_iam_statement_grants_a_wildcard_action_and_no_managed_policy_is_attached(translated_two):
     statements = list(policy_statements(translated_two))
     assert statements
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all(action != "*" and not action.endswith(":*") for action in actions), statement
+        # Every permission names its resources: a bucket, queue or log group, never all of them.
+        if statement["Effect"] == "Allow" and "Principal" not in statement:
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            assert not any(_resource_is_everything(r) for r in resources), statement
     roles = resources_of_type(translated_two, "AWS::IAM::Role")
     assert set(roles) == {"DigitsRole", "IrisRole"}  # ours only: SAM generated none
     assert not any("ManagedPolicyArns" in role["Properties"] for role in roles.values())
@@ -260,6 +277,40 @@ def test_log_permissions_are_scoped_to_the_functions_own_log_group(translated_tw
     assert translated_two["Resources"]["DigitsFunction"]["Properties"]["Role"] == {
         "Fn::GetAtt": ["DigitsRole", "Arn"]
     }
+
+
+def _published_version_id(template_spec: TemplateSpec) -> str:
+    (version,) = resources_of_type(translate_template(render_template(template_spec)), "AWS::Lambda::Version")
+    return version
+
+
+def test_a_new_model_layer_or_setting_publishes_a_new_version_behind_live_and_nothing_else_does():
+    def with_layer(sha: str, memory: int = 1024) -> TemplateSpec:
+        layer = LayerRef(f"s3://bucket/artifacts/{sha}.zip", sha)
+        return spec(replace(model("digits", memory=memory), model_layer=layer))
+
+    first = _published_version_id(with_layer("1" * 64))
+    assert _published_version_id(with_layer("1" * 64)) == first
+    assert _published_version_id(with_layer("2" * 64)) != first  # same code, new model: a new version
+    assert _published_version_id(with_layer("1" * 64, memory=2048)) != first
+
+
+def test_each_published_version_records_the_models_sha256():
+    template = render_template(spec(model("digits", model_sha256="c" * 64)))
+    description = template["Resources"]["DigitsFunction"]["Properties"]["VersionDescription"]
+    assert version_model_sha256(description) == "c" * 64
+    assert "VersionDescription" not in render_template(ONE)["Resources"]["DigitsFunction"]["Properties"]
+
+
+def test_a_model_taken_out_of_a_template_leaves_the_others_untouched():
+    two = render_template(TWO)
+    assert template_functions(two) == {"digits": "DigitsFunction", "iris": "IrisFunction"}
+    trimmed = without_function(two, "iris")
+    assert template_functions(trimmed) == {"digits": "DigitsFunction"}
+    assert not [k for k in [*trimmed["Resources"], *trimmed["Outputs"]] if k.startswith("Iris")]
+    assert trimmed["Resources"]["DigitsFunction"] == two["Resources"]["DigitsFunction"]
+    assert "IrisModelLayer" not in trimmed["Metadata"]["sls-deploy"]["layers_sha256"]
+    assert set(resources_of_type(translate_template(trimmed), "AWS::Lambda::Function")) == {"DigitsFunction"}
 
 
 def test_alias_output_resolves_to_the_live_alias(translated_two):

@@ -2,20 +2,33 @@
 
 Each `build` leaves `<state>/build/<name>/function.json` (the model layer and the function's settings);
 the template covers every model recorded there, with the project's current architecture and runtime (they
-share one runtime layer). Side effects: writes function.json records and template.yaml.
+share one runtime layer). Side effects: writes function.json records and template.yaml; `forget_function` deletes
+a model's build folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
+
+import yaml
 
 from ..config import ProjectConfig
 from ..errors import TemplateError
 from ..fsutil import atomic_write_text
 from ..package.artifacts import Artifact
-from .sam import DEFAULT_CODE_URI, FunctionSpec, LayerRef, TemplateSpec, render_template, to_yaml
+from .sam import (
+    DEFAULT_CODE_URI,
+    FunctionSpec,
+    LayerRef,
+    TemplateSpec,
+    render_template,
+    template_functions,
+    to_yaml,
+    without_function,
+)
 
 RECORD_NAME = "function.json"
 TEMPLATE_NAME = "template.yaml"
@@ -38,6 +51,7 @@ def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path)
         "public": spec.public,
         "environment": dict(spec.environment),
         "reserved_concurrency": spec.reserved_concurrency,
+        "model_sha256": spec.model_sha256,
     }
     atomic_write_text(record_dir / RECORD_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -58,6 +72,7 @@ def recorded_functions(config: ProjectConfig, build_dir: Path) -> tuple[Function
                     public=bool(data["public"]),
                     environment=data.get("environment") or {},
                     reserved_concurrency=data.get("reserved_concurrency"),
+                    model_sha256=data.get("model_sha256", ""),
                 )
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -73,6 +88,24 @@ def code_uri(config: ProjectConfig, code: Artifact) -> str:
     if (config.project_dir / DEFAULT_CODE_URI / "sls_inference" / "handler.py").is_file():
         return DEFAULT_CODE_URI
     return _relative(config, code.zip_path)
+
+
+def forget_function(config: ProjectConfig, name: str) -> None:
+    """Take model `name` out of the project: its build folder goes, and template.yaml no longer holds it
+    (template.yaml goes too when it held nothing else)."""
+    shutil.rmtree(config.state_path / "build" / name, ignore_errors=True)
+    path = config.project_dir / TEMPLATE_NAME
+    try:
+        template = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return
+    if not isinstance(template, dict):
+        return
+    trimmed = without_function(template, name)
+    if template_functions(trimmed):
+        atomic_write_text(path, to_yaml(trimmed))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_project_template(

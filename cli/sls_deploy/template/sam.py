@@ -35,6 +35,8 @@ DEFAULT_CODE_URI = "functions/inference/"
 MODEL_DIR = "/opt/model"
 METRICS_NAMESPACE = "SlsDeploy"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+PROJECT_TAG = "sls-deploy:project"
+MODEL_TAG = "sls-deploy:model"
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy / AWS::Logs::LogGroup).
 LOG_RETENTION_DAYS = (
@@ -68,6 +70,7 @@ MAX_LAYER_NAME_CHARS = 140  # Lambda LayerName: [A-Za-z0-9-_], 1–140 character
 # each word starting with a letter ("digits", "digits-v2"). Other names get a hash suffix in their logical ID.
 _CANONICAL_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_VERSION_SHA_RE = re.compile(r"\bsha256 ([0-9a-f]{64})\b")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class FunctionSpec:
     public: bool = False  # True: the function URL takes unsigned requests (AuthType NONE)
     environment: Mapping[str, str] = field(default_factory=dict)  # added to (and overriding) the defaults
     reserved_concurrency: int | None = None
+    model_sha256: str = ""  # the ONNX model's; written into each published version's description
 
     @classmethod
     def from_config(
@@ -108,6 +112,7 @@ class FunctionSpec:
         model_layer: LayerRef,
         environment: Mapping[str, str] | None = None,
         reserved_concurrency: int | None = None,
+        model_sha256: str = "",
     ) -> FunctionSpec:
         return cls(
             name=name,
@@ -119,6 +124,7 @@ class FunctionSpec:
             public=config.public,
             environment=dict(environment or {}),
             reserved_concurrency=reserved_concurrency,
+            model_sha256=model_sha256,
         )
 
 
@@ -204,6 +210,17 @@ def function_name(project: str, name: str) -> str:
     return _bounded_name(f"{project}-{name}", MAX_FUNCTION_NAME_CHARS)
 
 
+def version_description(name: str, model_sha256: str) -> str:
+    """The Description of every version published for model `name` (read back by version_model_sha256)."""
+    return f"sls-deploy model {name} sha256 {model_sha256}"
+
+
+def version_model_sha256(description: str) -> str:
+    """The model sha256 a version's description records ("" when it records none)."""
+    match = _VERSION_SHA_RE.search(description or "")
+    return match.group(1) if match else ""
+
+
 def log_group_name(project: str, name: str) -> str:
     return f"/aws/lambda/{function_name(project, name)}"
 
@@ -236,6 +253,7 @@ def render_template(spec: TemplateSpec) -> dict[str, Any]:
                 # but re-pointing a function at the old layer version (redeploying the previous template) needs
                 # that layer version to still exist. Old versions are pruned explicitly, not by CloudFormation.
                 "RetentionPolicy": "Retain",
+                "PublishLambdaVersion": True,  # see AutoPublishAliasAllProperties below
             },
         },
     }
@@ -291,14 +309,20 @@ def _function_resources(
         "Role": {"Fn::GetAtt": [ids["role"], "Arn"]},
         "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": ids["model_layer"]}],  # mount order: model layer last
         "AutoPublishAlias": ALIAS,
+        # SAM names the published version after a hash of CodeUri alone unless told otherwise, so a new model
+        # layer (same code) would leave `live` on the old version. With all properties hashed, and the layers
+        # marked PublishLambdaVersion (their content joins the hash), any change publishes a new version.
+        "AutoPublishAliasAllProperties": True,
         "Environment": {"Variables": environment},
         # The explicit log group (with its retention) instead of the one Lambda would create on first write.
         "LoggingConfig": {"LogGroup": {"Ref": ids["log_group"]}},
         "FunctionUrlConfig": {"AuthType": "NONE" if function.public else "AWS_IAM"},
-        "Tags": {"sls-deploy:project": project, "sls-deploy:model": name},
+        "Tags": {PROJECT_TAG: project, MODEL_TAG: name},
     }
     if function.reserved_concurrency is not None:
         properties["ReservedConcurrentExecutions"] = function.reserved_concurrency
+    if function.model_sha256:
+        properties["VersionDescription"] = version_description(name, function.model_sha256)
     return {
         ids["model_layer"]: {
             "Type": "AWS::Serverless::LayerVersion",
@@ -310,6 +334,7 @@ def _function_resources(
                 "CompatibleRuntimes": list(limits.SUPPORTED_RUNTIMES),
                 "CompatibleArchitectures": list(limits.SUPPORTED_ARCHITECTURES),
                 "RetentionPolicy": "Retain",
+                "PublishLambdaVersion": True,
             },
         },
         ids["log_group"]: {
@@ -468,6 +493,30 @@ def rewrite_artifact_uris(template: Mapping[str, Any], uri_for: Callable[[str, s
         if key and isinstance(properties.get(key), str):
             properties[key] = uri_for(logical_id, properties[key])
     return packaged
+
+
+def without_function(template: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A copy of a rendered (or packaged) template without model `name`: its function, model layer, log group,
+    role and outputs go; the shared runtime layer and the other models stay exactly as they were."""
+    ids = logical_ids(name)
+    trimmed = copy.deepcopy(dict(template))
+    for key in ("function", "model_layer", "log_group", "role"):
+        trimmed.get("Resources", {}).pop(ids[key], None)
+    for key in ("output_function_arn", "output_alias_arn", "output_url"):
+        trimmed.get("Outputs", {}).pop(ids[key], None)
+    trimmed.get("Metadata", {}).get("sls-deploy", {}).get("layers_sha256", {}).pop(ids["model_layer"], None)
+    return trimmed
+
+
+def template_functions(template: Mapping[str, Any]) -> dict[str, str]:
+    """Model name → logical ID of its function, for every model a rendered (or packaged) template holds."""
+    found = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            model = resource.get("Properties", {}).get("Tags", {}).get(MODEL_TAG)
+            if isinstance(model, str):
+                found[model] = logical_id
+    return dict(sorted(found.items()))
 
 
 def to_yaml(template: Mapping[str, Any]) -> str:

@@ -1,0 +1,399 @@
+"""AwsTarget: the project as one CloudFormation stack (every model of the project, from template.yaml).
+
+deploy: upload the template's zips to the artifact bucket (content-addressed, skipped when present), rewrite
+CodeUri/ContentUri to them, create a change set (the SAM transform runs in CloudFormation), execute it and
+follow the stack's events; an empty change set means "no changes". A stack left in ROLLBACK_COMPLETE by a
+failed first create is deleted before the new create. After a successful deploy, function versions and
+layer versions beyond `keep_versions` that nothing routes to are pruned.
+
+`plan` (push --dry-run) creates the same change set, reads it and deletes it; nothing that serves traffic
+changes. Canary deploys are not offered here yet (they need CodeDeploy's DeploymentPreference).
+
+remove: the last model of the project deletes the stack; a model among others is taken out of the deployed
+template with a change set (the others stay untouched). Either way the model leaves the project's build
+records and template.yaml, so the next push does not bring it back. Layer versions (retained by the stack)
+are deleted too; with purge, the artifacts only this stack referenced are deleted from the bucket.
+
+Local state: none. The stack is the record; a failed deploy leaves nothing half-written on this machine.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+import yaml
+
+from ...config import ProjectConfig
+from ...errors import NotDeployedError, TargetError
+from ...template.project import TEMPLATE_NAME, forget_function
+from ...template.sam import (
+    ALIAS,
+    METRICS_NAMESPACE,
+    PROJECT_TAG,
+    logical_ids,
+    template_functions,
+    without_function,
+)
+from ..base import (
+    AliasChange,
+    AliasRouting,
+    Deployment,
+    DeployPlan,
+    FunctionBuild,
+    FunctionVersions,
+    InvokeResult,
+    LogEvent,
+    MetricsResult,
+    RemoveResult,
+)
+from .artifacts import ArtifactBucket, package_template, referenced_uris, template_zips
+from .functions import FunctionRef, Functions
+from .session import AwsContext, connect
+from .stack import ChangeSet, Outcome, Stack, StackInfo, needs_template_url, template_body
+from .telemetry import Telemetry
+
+Progress = Callable[[str], None]
+_BROKEN = {"ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "CREATE_FAILED"}
+
+
+def function_ref(template: Mapping[str, Any], name: str, where: str) -> FunctionRef:
+    """Model `name`'s function as the (deployed) template describes it."""
+    names = template_functions(template)
+    if name not in names:
+        known = ", ".join(names) or "none"
+        raise NotDeployedError(
+            f"no model {name!r} is deployed in {where}; deployed: {known}",
+            "deploy it with `sls-deploy push MODEL --name NAME --target aws`"
+            if not names
+            else f"use one of: {known}",
+        )
+    ids = logical_ids(name)
+    resources = template["Resources"]
+    function = resources[names[name]]["Properties"]
+    variables = function.get("Environment", {}).get("Variables", {})
+    log_group = resources.get(ids["log_group"], {}).get("Properties", {}).get("LogGroupName")
+    return FunctionRef(
+        name=name,
+        function_name=function["FunctionName"],
+        log_group=log_group or f"/aws/lambda/{function['FunctionName']}",
+        service=variables.get("POWERTOOLS_SERVICE_NAME", name),
+        namespace=variables.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
+    )
+
+
+def layer_names(template: Mapping[str, Any], only: str | None = None) -> list[str]:
+    """The LayerName of every layer in the template (or of logical ID `only`)."""
+    return [
+        resource["Properties"]["LayerName"]
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::Serverless::LayerVersion" and only in (None, logical_id)
+    ]
+
+
+class AwsTarget:
+    """The aws target of one project. `aws` and `poll_seconds` are for tests (stubbed clients, no waits)."""
+
+    name = "aws"
+
+    def __init__(
+        self,
+        config: ProjectConfig,
+        progress: Progress | None = None,
+        aws: AwsContext | None = None,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.config = config
+        self._progress: Progress = progress or (lambda _: None)
+        self.aws = aws or connect(config)
+        self.stack = Stack(self.aws, self._progress, poll_seconds)
+        self.bucket = ArtifactBucket(self.aws, self._progress)
+        self.functions = Functions(self.aws)
+        self.telemetry = Telemetry(self.aws, poll_seconds)
+
+    @property
+    def where(self) -> str:
+        return f"stack {self.aws.stack_name} ({self.aws.region}, account {self.aws.account_id})"
+
+    # -- reading the project and the stack ----------------------------------------------------------------
+    def _project_template(self, name: str) -> dict[str, Any]:
+        path = self.config.project_dir / TEMPLATE_NAME
+        try:
+            template = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise TargetError(
+                f"{path} cannot be read: {exc.strerror}", "build the model first (`sls-deploy push MODEL`)"
+            ) from exc
+        if name not in template_functions(template or {}):
+            raise TargetError(
+                f"{path} holds no model {name!r}", "build it again: `sls-deploy push MODEL --name NAME`"
+            )
+        return dict(template)
+
+    def _deployed(self, what: str) -> tuple[StackInfo, dict[str, Any]]:
+        info = self.stack.describe()
+        if info is None or info.status in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE"):
+            raise self.aws.not_deployed(what)
+        return info, self.stack.template()
+
+    def _ref(self, name: str) -> FunctionRef:
+        _, template = self._deployed(name)
+        return function_ref(template, name, self.where)
+
+    def _deployment(
+        self, name: str, changed: bool, info: StackInfo | None = None, template: dict[str, Any] | None = None
+    ) -> Deployment:
+        if info is None or template is None:
+            info, template = self._deployed(name)
+        ref = function_ref(template, name, self.where)
+        ids = logical_ids(name)
+        function_arn = info.outputs.get(ids["output_function_arn"])
+        alias = self.functions.alias(ref)
+        if not function_arn or alias is None:
+            raise TargetError(
+                f"{self.where} has no function ARN output or alias {ALIAS} for {name} "
+                f"(stack status {info.status})",
+                "push again; if it persists, look at the stack's events in the CloudFormation console",
+            )
+        endpoint = info.outputs.get(ids["output_url"]) or info.outputs.get(ids["output_alias_arn"], "")
+        return Deployment(
+            target=self.name,
+            name=name,
+            version=alias.version,
+            alias=ALIAS,
+            changed=changed,
+            endpoint=endpoint,
+            function_id=function_arn,
+            routing=alias,
+        )
+
+    def _ready_stack(self) -> StackInfo | None:
+        """The stack, ready for a change set; None when it must be created (a failed create is deleted)."""
+        info = self.stack.describe()
+        if info is None:
+            return None
+        if info.status == "ROLLBACK_COMPLETE":
+            self._progress(
+                f"stack {info.name} is in ROLLBACK_COMPLETE after a failed first create: deleting it "
+                f"before creating it again"
+            )
+            self._check(self.stack.delete(info.stack_id), "deleting the failed stack", created=False)
+            return None
+        if info.busy:
+            raise TargetError(
+                f"{self.where} is busy ({info.status})",
+                "wait until the running operation ends (see the CloudFormation console), then push again",
+            )
+        if info.status in _BROKEN:
+            raise TargetError(
+                f"{self.where} is in {info.status} and cannot be updated",
+                f"for UPDATE_ROLLBACK_FAILED: `aws cloudformation continue-update-rollback --stack-name "
+                f"{info.name}`; otherwise remove it (`sls-deploy remove NAME --target aws`) and push again",
+            )
+        return info
+
+    def _check(self, outcome: Outcome, what: str, created: bool) -> None:
+        if outcome.ok:
+            return
+        lines = "".join(f"\n  {line}" for line in outcome.failures) or "\n  (no resource reported a reason)"
+        hint = (
+            "fix the cause above and push again; the failed stack is deleted before the next create"
+            if created
+            else "fix the cause above and try again; CloudFormation rolled the stack back to its previous state"
+        )
+        raise TargetError(f"{what} failed: {self.where} ended in {outcome.status}:{lines}", hint)
+
+    # -- change sets --------------------------------------------------------------------------------------
+    def _change_set(self, packaged: dict[str, Any], info: StackInfo | None) -> ChangeSet:
+        kind = "CREATE" if info is None or info.status == "REVIEW_IN_PROGRESS" else "UPDATE"
+        body = template_body(packaged)
+        url = self.bucket.put_template(body) if needs_template_url(body) else None
+        project = (
+            packaged.get("Metadata", {}).get("sls-deploy", {}).get("project") or self.config.project_name
+        )
+        return self.stack.create_change_set(body, url, kind, {PROJECT_TAG: project})
+
+    def _discard(self, change_set: ChangeSet) -> None:
+        """Delete a change set not to be executed, and the empty stack a CREATE change set leaves behind."""
+        self.stack.delete_change_set(change_set)
+        if change_set.kind == "CREATE":
+            self.stack.delete(change_set.stack_id)
+
+    def _refused(self, change_set: ChangeSet) -> TargetError:
+        return TargetError(
+            f"CloudFormation refused the change set for {self.where}: {change_set.reason or change_set.status}",
+            "fix what the message names; a template rejected by the SAM transform is a bug worth reporting",
+        )
+
+    def _apply(self, packaged: dict[str, Any], info: StackInfo | None, what: str) -> bool:
+        """Create, show and execute a change set; False when there was nothing to change."""
+        change_set = self._change_set(packaged, info)
+        if change_set.empty:
+            self.stack.delete_change_set(change_set)
+            self._progress(f"no changes to {self.where}")
+            return False
+        if change_set.status != "CREATE_COMPLETE":
+            self._discard(change_set)
+            raise self._refused(change_set)
+        counts: dict[str, int] = {}
+        for change in change_set.changes:
+            counts[change.action] = counts.get(change.action, 0) + 1
+        summary = ", ".join(f"{n} to {action.lower()}" for action, n in sorted(counts.items()))
+        self._progress(f"{what}: {summary or 'updating'} in {self.where}")
+        self._check(self.stack.execute(change_set), what, created=change_set.kind == "CREATE")
+        return True
+
+    # -- the Target protocol ------------------------------------------------------------------------------
+    def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
+        if canary_percent is not None:
+            raise TargetError(
+                "canary deployments are not available on the aws target yet",
+                "push without a canary percentage: on aws `live` moves to the new version at once "
+                "(`sls-deploy rollback NAME --target aws` moves it back)",
+            )
+        template = self._project_template(build.name)
+        info = self._ready_stack()
+        ref = function_ref(template, build.name, str(TEMPLATE_NAME))
+        before = self.functions.alias(ref) if info is not None else None
+        zips = template_zips(template, self.config.project_dir, build.code)
+        self.bucket.upload(zips.values())
+        packaged = package_template(template, zips, self.bucket)
+        applied = self._apply(packaged, info, f"deploying {build.name}")
+        info, deployed = self._deployed(build.name)
+        after = self._deployment(build.name, changed=False, info=info, template=deployed)
+        if applied:
+            self._prune(deployed)
+        return replace(after, changed=before != after.routing)
+
+    def _prune(self, template: dict[str, Any]) -> None:
+        refs = [function_ref(template, n, self.where) for n in template_functions(template)]
+        try:
+            deleted = self.functions.prune(refs, layer_names(template), self.config.keep_versions)
+        except TargetError as exc:  # the deploy succeeded; old versions stay until the next one
+            self._progress(f"pruning old versions failed: {exc.message}")
+            return
+        if deleted:
+            self._progress(f"pruned {len(deleted)} old function/layer versions")
+
+    def plan(self, build: FunctionBuild) -> DeployPlan:
+        """What `deploy(build)` would do: uploads and the stack's change set (created, read, deleted)."""
+        template = self._project_template(build.name)
+        notes: list[str] = []
+        info = self.stack.describe()
+        zips = template_zips(template, self.config.project_dir, build.code)
+        if not self.bucket.exists():
+            notes.append(f"the artifact bucket {self.bucket.name} would be created")
+        uploads = tuple(self.bucket.uri(z.key) for z in self.bucket.missing(zips.values()))
+        if info is not None and info.status == "ROLLBACK_COMPLETE":
+            notes.append(
+                f"stack {info.name} failed its first create: the push deletes it and creates it anew"
+            )
+            return DeployPlan(self.name, build.name, self.where, uploads, (), tuple(notes))
+        if info is not None and (info.busy or info.status in _BROKEN):
+            self._ready_stack()  # raises with the reason and a fix
+        change_set = self._change_set(package_template(template, zips, self.bucket), info)
+        try:
+            if change_set.empty:
+                notes.append("no changes: the stack already runs this template")
+            elif change_set.status != "CREATE_COMPLETE":
+                raise self._refused(change_set)
+        finally:
+            if change_set.empty:
+                self.stack.delete_change_set(change_set)
+            else:
+                self._discard(change_set)
+        if change_set.kind == "CREATE":
+            notes.append(f"stack {self.aws.stack_name} would be created")
+        return DeployPlan(self.name, build.name, self.where, uploads, change_set.changes, tuple(notes))
+
+    def invoke(self, name: str, payload: bytes, qualifier: str = ALIAS) -> InvokeResult:
+        return self.functions.invoke(self._ref(name), payload, qualifier)
+
+    def list(self) -> builtins.list[Deployment]:
+        info = self.stack.describe()
+        if info is None or info.status in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE"):
+            return []
+        template = self.stack.template()
+        return [self._deployment(n, False, info, template) for n in template_functions(template)]
+
+    def versions(self, name: str) -> FunctionVersions:
+        return self.functions.versions(self._ref(name))
+
+    def rollback(self, name: str, to: str | None = None) -> AliasChange:
+        """Point all of `live` at version `to`; default: the version before the one it serves (during a canary,
+        the version the canary started from). CloudFormation still records the version it deployed: drift
+        detection reports the alias, and the next deploy that publishes a version moves `live` again."""
+        ref = self._ref(name)
+        before = self._alias(ref)
+        versions = self.functions.version_numbers(ref)
+        if to is None and before.extra_version is not None:
+            to = before.version  # a canary: back to the version it started from
+        elif to is None:
+            older = [v for v in versions if int(v) < int(before.version)]
+            if not older:
+                raise TargetError(
+                    f"{name} has no version before {before.version} to roll back to",
+                    f"list its versions with `sls-deploy versions {name} --target aws`",
+                )
+            to = older[-1]
+        elif to not in versions:
+            raise NotDeployedError(
+                f"{name} has no version {to!r}", f"use one of: {', '.join(versions) or 'none'}"
+            )
+        return AliasChange(name, before, self.functions.move_alias(ref, to))
+
+    def promote(self, name: str) -> AliasChange:
+        ref = self._ref(name)
+        before = self._alias(ref)
+        if before.extra_version is None:
+            raise TargetError(
+                f"{name}'s alias {ALIAS} sends all traffic to version {before.version}: there is no canary",
+                "nothing to promote",
+            )
+        return AliasChange(name, before, self.functions.move_alias(ref, before.extra_version))
+
+    def _alias(self, ref: FunctionRef) -> AliasRouting:
+        alias = self.functions.alias(ref)
+        if alias is None:
+            raise NotDeployedError(f"{ref.function_name} has no alias {ALIAS}", "push the model again")
+        return alias
+
+    def remove(self, name: str, purge: bool = False) -> RemoveResult:
+        info, template = self._deployed(name)
+        names = template_functions(template)
+        ref = function_ref(template, name, self.where)
+        try:
+            versions = self.functions.version_numbers(ref)
+        except NotDeployedError:  # a stack whose create failed has no function
+            versions = ()
+        if set(names) == {name}:
+            kept: dict[str, Any] = {}
+            self._check(self.stack.delete(info.stack_id), f"deleting {self.where}", created=False)
+            self.functions.delete_layers(layer_names(template))
+        else:
+            kept = without_function(template, name)
+            self._apply(kept, info, f"removing {name}")
+            self.functions.delete_layers(layer_names(template, only=logical_ids(name)["model_layer"]))
+        forget_function(self.config, name)
+        purged: builtins.list[str] = []
+        if purge:
+            purged = self._purge(referenced_uris(template) - referenced_uris(kept), info.stack_id)
+        return RemoveResult(self.name, name, versions, tuple(purged))
+
+    def _purge(self, uris: set[str], own_stack_id: str) -> builtins.list[str]:
+        """Delete the artifacts behind `uris` that no other sls-deploy stack of the region references."""
+        still_used: set[str] = set()
+        for stack_id in self.stack.other_project_stacks(own_stack_id):
+            still_used |= referenced_uris(self.stack.template(stack_id))
+        keys = {self.bucket.key_of(uri) for uri in uris - still_used}
+        return self.bucket.delete(k for k in keys if k)
+
+    def logs(
+        self, name: str, since: float, filter_text: str | None = None, follow: bool = False
+    ) -> Iterator[LogEvent]:
+        return self.telemetry.logs(self._ref(name), since, filter_text, follow)
+
+    def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult:
+        return self.telemetry.metrics(self._ref(name), since, until)

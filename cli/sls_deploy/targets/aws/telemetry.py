@@ -1,0 +1,266 @@
+"""Logs and metrics of the aws target: CloudWatch Logs (the function's own log group) and CloudWatch metrics.
+
+Logs: FilterLogEvents on the log group the template names; `follow` polls and drops events already seen (by
+eventId). Each line's request id comes from START/END/REPORT ("RequestId: ..."), the Python runtime's
+tab-separated prefix (time, request id, level) or powertools' JSON (`function_request_id`).
+
+Metrics: one GetMetricData call for Lambda's own metrics (AWS/Lambda, dimension FunctionName: Duration
+percentiles, Invocations, Errors, Throttles, ConcurrentExecutions) and the handler's EMF metrics (namespace
+and `service` from the function's environment, dimensions function_name + service, as powertools emits them:
+InferenceLatency percentiles, ColdStart). Lambda publishes no init-duration metric, so those come from the
+REPORT lines' "Init Duration" in the log group.
+
+Side effects: read-only API calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..base import LogEvent, MetricsResult, Report, Stats
+from ..stats import summarize
+from .functions import FunctionRef
+from .session import AwsContext, calling, error_code
+
+_REQUEST_ID_RE = re.compile(r"RequestId: ([0-9A-Za-z-]+)")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_STREAM_VERSION_RE = re.compile(r"\[([^\]]+)\]")
+INIT_LOG_PAGES = 20  # at most this many pages of REPORT lines are read for init durations
+SEEN_IDS = 10_000  # event ids remembered while following
+FOLLOW_LOOKBACK_MS = 15_000  # events reach CloudWatch Logs late: each poll looks back this far, deduplicated
+
+
+def request_id(message: str) -> str | None:
+    """The request id a log line belongs to, where the line says."""
+    match = _REQUEST_ID_RE.search(message)
+    if match:
+        return match.group(1)
+    for field in message.split("\t")[:4]:  # "[LEVEL]\t<time>\t<request id>\t..." or "<time>\t<id>\t..."
+        if _UUID_RE.match(field.strip()):
+            return field.strip()
+    if message.lstrip().startswith("{"):
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return None
+        if isinstance(data, dict):
+            value = data.get("function_request_id") or data.get("requestId")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def stream_version(stream: str) -> str | None:
+    """Lambda names streams "2024/05/01/[3]abc…": the version (or $LATEST) in the brackets."""
+    match = _STREAM_VERSION_RE.search(stream)
+    return match.group(1) if match else None
+
+
+def log_event(data: dict[str, Any]) -> LogEvent:
+    message = str(data.get("message", "")).rstrip("\n")
+    stream = str(data.get("logStreamName", ""))
+    return LogEvent(
+        timestamp=int(data["timestamp"]) / 1000.0,
+        message=message,
+        request_id=request_id(message),
+        version=stream_version(stream),
+        stream=stream,
+    )
+
+
+def filter_pattern(text: str | None) -> str | None:
+    """A CloudWatch Logs filter pattern matching lines that contain `text` literally."""
+    if not text:
+        return None
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class _Query:
+    id: str
+    namespace: str
+    metric: str
+    stat: str
+    dimensions: tuple[tuple[str, str], ...]
+
+
+class Telemetry:
+    def __init__(
+        self, aws: AwsContext, poll_seconds: float = 2.0, sleep: Callable[[float], None] = time.sleep
+    ):
+        self.aws = aws
+        self._poll = poll_seconds
+        self._sleep = sleep
+
+    @property
+    def _logs(self) -> Any:
+        return self.aws.client("logs")
+
+    @property
+    def _cloudwatch(self) -> Any:
+        return self.aws.client("cloudwatch")
+
+    # -- logs -----------------------------------------------------------------------------------------------
+    def _filter(
+        self, group: str, start_ms: int, end_ms: int | None, pattern: str | None, max_pages: int | None = None
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+        if end_ms is not None:
+            params["endTime"] = end_ms
+        if pattern:
+            params["filterPattern"] = pattern
+        events: list[dict[str, Any]] = []
+        pages = 0
+        try:
+            while True:
+                page = self._logs.filter_log_events(**params)
+                events.extend(page.get("events", []))
+                pages += 1
+                token = page.get("nextToken")
+                if not token or (max_pages is not None and pages >= max_pages):
+                    break
+                params["nextToken"] = token
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":  # nothing logged yet
+                return []
+            with calling(f"reading log group {group}"):
+                raise
+        return sorted(events, key=lambda e: (e["timestamp"], e.get("eventId", "")))
+
+    def logs(
+        self, ref: FunctionRef, since: float, filter_text: str | None = None, follow: bool = False
+    ) -> Iterator[LogEvent]:
+        pattern = filter_pattern(filter_text)
+        first_ms = start_ms = int(since * 1000)
+        seen: deque[str] = deque(maxlen=SEEN_IDS)
+        seen_set: set[str] = set()
+        latest_ms = start_ms
+        while True:
+            for data in self._filter(ref.log_group, start_ms, None, pattern):
+                event_id = str(data.get("eventId", ""))
+                if event_id in seen_set:
+                    continue
+                if len(seen) == seen.maxlen:
+                    seen_set.discard(seen[0])
+                seen.append(event_id)
+                seen_set.add(event_id)
+                latest_ms = max(latest_ms, int(data["timestamp"]))
+                yield log_event(data)
+            if not follow:
+                return
+            start_ms = max(first_ms, latest_ms - FOLLOW_LOOKBACK_MS)
+            self._sleep(self._poll)
+
+    # -- metrics --------------------------------------------------------------------------------------------
+    def metrics(self, ref: FunctionRef, since: float, until: float | None = None) -> MetricsResult:
+        end = until if until is not None else time.time()
+        start = math.floor(since / 60) * 60
+        period = max(60, math.ceil((end - start) / 60) * 60)
+        lambda_dims = (("FunctionName", ref.function_name),)
+        emf_dims = (("function_name", ref.function_name), ("service", ref.service))
+        queries = [
+            _Query("invocations", "AWS/Lambda", "Invocations", "Sum", lambda_dims),
+            _Query("errors", "AWS/Lambda", "Errors", "Sum", lambda_dims),
+            _Query("throttles", "AWS/Lambda", "Throttles", "Sum", lambda_dims),
+            _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum", lambda_dims),
+            _Query("cold_starts", ref.namespace, "ColdStart", "Sum", emf_dims),
+        ]
+        for prefix, namespace, metric, dims in (
+            ("duration", "AWS/Lambda", "Duration", lambda_dims),
+            ("latency", ref.namespace, "InferenceLatency", emf_dims),
+        ):
+            for stat in ("SampleCount", "p50", "p90", "p99", "Average", "Maximum"):
+                queries.append(_Query(f"{prefix}_{stat.lower()}", namespace, metric, stat, dims))
+        values = self._metric_data(queries, start, end, period)
+
+        def total(key: str) -> float:
+            return sum(values.get(key, []))
+
+        def stats(prefix: str) -> Stats:
+            counts = values.get(f"{prefix}_samplecount", [])
+            if not counts or sum(counts) == 0:
+                return Stats()
+
+            def weighted(stat: str) -> float | None:  # one period normally; weigh by samples if more
+                points = values.get(f"{prefix}_{stat}", [])
+                if not points:
+                    return None
+                if len(points) != len(counts):
+                    return points[0]
+                return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
+
+            maxima = values.get(f"{prefix}_maximum", [])
+            return Stats(
+                count=int(sum(counts)),
+                p50=weighted("p50"),
+                p90=weighted("p90"),
+                p99=weighted("p99"),
+                average=weighted("average"),
+                maximum=max(maxima) if maxima else None,
+            )
+
+        concurrency = values.get("concurrency", [])
+        return MetricsResult(
+            target="aws",
+            name=ref.name,
+            start=float(since),
+            end=float(end),
+            invocations=int(total("invocations")),
+            errors=int(total("errors")),
+            throttles=int(total("throttles")),
+            cold_starts=int(total("cold_starts")),
+            max_concurrency=int(max(concurrency)) if concurrency else None,
+            duration_ms=stats("duration"),
+            init_duration_ms=self._init_durations(ref, since, end),
+            inference_latency_ms=stats("latency"),
+        )
+
+    def _metric_data(
+        self, queries: list[_Query], start: float, end: float, period: int
+    ) -> dict[str, list[float]]:
+        params: dict[str, Any] = {
+            "MetricDataQueries": [
+                {
+                    "Id": q.id,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": q.namespace,
+                            "MetricName": q.metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
+                        },
+                        "Period": period,
+                        "Stat": q.stat,
+                    },
+                    "ReturnData": True,
+                }
+                for q in queries
+            ],
+            "StartTime": datetime.fromtimestamp(start, UTC),
+            "EndTime": datetime.fromtimestamp(end, UTC),
+            "ScanBy": "TimestampAscending",
+        }
+        values: dict[str, list[float]] = {}
+        with calling("reading the function's metrics (cloudwatch:GetMetricData)"):
+            while True:
+                page = self._cloudwatch.get_metric_data(**params)
+                for result in page.get("MetricDataResults", []):
+                    values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+                params["NextToken"] = token
+        return values
+
+    def _init_durations(self, ref: FunctionRef, since: float, end: float) -> Stats:
+        events = self._filter(
+            ref.log_group, int(since * 1000), int(end * 1000), '"Init Duration"', max_pages=INIT_LOG_PAGES
+        )
+        reports = (Report.parse(e.get("message", "")) for e in events)
+        return summarize(r.init_duration_ms for r in reports if r and r.init_duration_ms is not None)
