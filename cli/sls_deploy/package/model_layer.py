@@ -74,23 +74,22 @@ def model_layer_dir(out_dir: Path) -> Path:
     return Path(out_dir) / LAYER_DIR
 
 
-def build_model_layer(
+def write_model_dir(
     model_path: Path,
+    layer_dir: Path,
     name: str,
-    out_dir: Path,
     *,
     inputs: Sequence[TensorSpec],
     outputs: Sequence[TensorSpec],
     opset: Mapping[str, int],
     sha256: str | None = None,
     extra: Mapping[str, Any] | None = None,
-) -> Artifact:
-    """Lay out `model_path` as `<out_dir>/model/{model.onnx,model.json}` and zip that folder as
-    `<out_dir>/model-<name>.zip` (entries `model/...`).
+) -> Path:
+    """Write `layer_dir/{model.onnx,model.json}` (replacing the folder): the model folder the loader reads,
+    as the model layer holds it and as `sls-deploy compress --out` leaves it. Returns `layer_dir`.
 
-    `sha256` is the file's hash if the caller has it (sls_deploy.model computes it); it is re-checked here,
-    since the loader refuses a layer whose manifest does not match its file. None: computed here (e.g. for a
-    merged or compressed copy). The same inputs give the same zip, byte for byte.
+    `sha256` is the file's hash if the caller has it; it is re-checked here (the loader refuses a folder
+    whose manifest does not match its file). None: computed here (e.g. for a merged or compressed copy).
     """
     if not limits.MODEL_NAME_RE.fullmatch(name):
         raise PackagingError(f"model name {name!r} cannot name a layer", limits.MODEL_NAME_HINT)
@@ -114,7 +113,6 @@ def build_model_layer(
         outputs=outputs,
         extra=extra,
     )
-    layer_dir = model_layer_dir(out_dir)
     if model_path.resolve().is_relative_to(layer_dir.resolve()):
         raise PackagingError(
             f"{model_path} lies inside the folder the model layer is built in ({layer_dir})",
@@ -127,6 +125,37 @@ def build_model_layer(
         model_path, layer_dir / DEFAULT_MODEL_FILE
     )  # a fresh file: mode from umask, not the source
     (layer_dir / MANIFEST_NAME).write_bytes(manifest_bytes(manifest))
+    return layer_dir
+
+
+def build_model_layer(
+    model_path: Path,
+    name: str,
+    out_dir: Path,
+    *,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    opset: Mapping[str, int],
+    sha256: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Artifact:
+    """Lay out `model_path` as `<out_dir>/model/{model.onnx,model.json}` and zip that folder as
+    `<out_dir>/model-<name>.zip` (entries `model/...`).
+
+    `sha256` is the file's hash if the caller has it (sls_deploy.model computes it); it is re-checked here,
+    since the loader refuses a layer whose manifest does not match its file. None: computed here (e.g. for a
+    merged or compressed copy). The same inputs give the same zip, byte for byte.
+    """
+    layer_dir = write_model_dir(
+        model_path,
+        model_layer_dir(out_dir),
+        name,
+        inputs=inputs,
+        outputs=outputs,
+        opset=opset,
+        sha256=sha256,
+        extra=extra,
+    )
     zip_path = Path(out_dir) / f"model-{name}.zip"
     zip_directory(layer_dir, zip_path, prefix=f"{LAYER_DIR}/")
     return Artifact.from_zip(KIND, name, zip_path)

@@ -1,0 +1,347 @@
+"""Compression that chooses: build each candidate the policy names, run it and the original through the gate
+with the handler's own loader (sls_inference.loader on a model folder laid out by package.model_layer), and
+pick one by the policy.
+
+Policy: the smallest candidate (zipped model layer) that meets the agreement threshold and the latency limit,
+ties (within 2 %) broken by speed; the original when none passes (`auto`). A candidate asked for by name
+that fails the gate is refused with its numbers unless forced. A method that cannot be applied (e.g. to a
+control-flow model) is reported as failed for that candidate, never raised.
+Side effects: writes candidates and their model folders under `work_dir` (replaced on every run); only
+the chosen candidate's folder is kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from sls_inference.loader import LoadedModel, ModelLoadError, load_model
+from sls_inference.signature import TensorSpec
+
+from ..config import ProjectConfig
+from ..errors import CompressionError, ConfigError, ModelError
+from ..model.samples import Samples
+from ..package.model_layer import build_model_layer, model_layer_dir
+from . import gate, graphs, plans
+from .base import MethodContext, MethodError
+from .report import CandidateReport, CompressionReport
+
+Progress = Callable[[str], None]
+TIE = 0.02  # zipped sizes within 2 % of the smallest count as a tie, decided by latency
+METRIC_CHOICES = ("auto", *gate.METRICS)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class CompressionPolicy:
+    spec: str = "none"  # none | auto | plans (see plans.py)
+    metric: str = "auto"  # auto | top1 | cosine
+    min_agreement: float = 0.0  # 0: the metric's default
+    max_slowdown: float = 1.05
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        plans.parse(self.spec)  # raises ConfigError naming the bad part
+        if self.metric not in METRIC_CHOICES:
+            raise ConfigError(
+                f"unknown agreement metric {self.metric!r}", f"use one of {', '.join(METRIC_CHOICES)}"
+            )
+
+    @classmethod
+    def from_config(
+        cls, config: ProjectConfig, metric: str | None = None, force: bool = False
+    ) -> CompressionPolicy:
+        """The project's compress / min_agreement / max_slowdown settings plus the per-command flags."""
+        return cls(
+            spec=config.compress,
+            metric=metric or "auto",
+            min_agreement=config.min_agreement,
+            max_slowdown=config.max_slowdown,
+            force=force,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(plans.parse(self.spec))
+
+    @property
+    def is_auto(self) -> bool:
+        return self.spec.strip().lower() == "auto"
+
+    def threshold(self, metric: str) -> float:
+        return self.min_agreement or gate.DEFAULT_MIN_AGREEMENT[metric]
+
+
+@dataclass(frozen=True)
+class CompressedModel:
+    path: Path  # the chosen model file (the original's when none was chosen)
+    opset: Mapping[str, int]
+    session_config: Mapping[str, str]
+    report: CompressionReport
+    sha256: str | None = None  # of `path` when it is the original (checked again by the model layer)
+
+    @property
+    def method(self) -> str:
+        return self.report.method
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """model.json's "compression" (the run-independent record) and "session_config" fields."""
+        return {"compression": self.report.to_manifest(), "session_config": dict(self.session_config)}
+
+
+@dataclass
+class _Built:
+    path: Path
+    opset: dict[str, int]
+    session_config: dict[str, str] = field(default_factory=dict)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _same_signature(a: Sequence[TensorSpec], b: Sequence[TensorSpec]) -> bool:
+    return [(s.name, s.dtype) for s in a] == [(s.name, s.dtype) for s in b]
+
+
+def _load(folder: Path, memory_mb: int) -> LoadedModel:
+    return load_model(model_layer_dir(folder), memory_mb=memory_mb)
+
+
+def _build_candidate(
+    original: onnx.ModelProto, plan: plans.Plan, ctx: MethodContext
+) -> tuple[onnx.ModelProto, dict[str, str], list[str]]:
+    model = onnx.ModelProto()
+    model.CopyFrom(original)
+    config: dict[str, str] = {}
+    notes: list[str] = []
+    for step in plan.steps:
+        result = plans.METHODS[step.method].apply(model, step.param, ctx)
+        model = result.model
+        config.update(result.session_config)
+        notes.extend(n for n in result.notes if n)
+    return model, config, notes
+
+
+def _subgraph_note(model: onnx.ModelProto, flow: Sequence[str]) -> str:
+    """What a method left of the weights inside If/Loop/Scan bodies (onnxruntime's quantizers skip them)."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    graphs.constants_to_initializers(probe.graph)
+    left, size = graphs.subgraph_weights(probe)
+    ops = ", ".join(flow)
+    if not left:
+        return f"control flow ({ops}): no fp32 weights left inside subgraphs"
+    return f"control flow ({ops}): {left} fp32 weight tensor(s), {size / 1e6:.2f} MB, left inside subgraphs"
+
+
+def _order_key(candidate: CandidateReport, smallest: int) -> tuple[int, float]:
+    assert candidate.zipped_bytes is not None
+    tied = candidate.zipped_bytes <= smallest * (1 + TIE)
+    speed = candidate.latency.worst_ratio if candidate.latency else 1.0
+    return (0, speed) if tied else (1, float(candidate.zipped_bytes))
+
+
+def _pick(candidates: Sequence[CandidateReport]) -> CandidateReport | None:
+    if not candidates:
+        return None
+    smallest = min(c.zipped_bytes or 0 for c in candidates)
+    return min(candidates, key=lambda c: _order_key(c, smallest))
+
+
+def _refusal(measured: Sequence[CandidateReport]) -> str:
+    return "; ".join(f"{c.method}: {c.reason}" for c in measured)
+
+
+def compress_model(
+    model_path: Path,
+    name: str,
+    *,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    opset: Mapping[str, int],
+    samples: Samples,
+    policy: CompressionPolicy,
+    work_dir: Path,
+    memory_mb: int,
+    arch: str,
+    sha256: str | None = None,
+    progress: Progress = _quiet,
+) -> CompressedModel:
+    """Measure the candidates `policy` names against the original and return the chosen model."""
+    candidate_plans = plans.parse(policy.spec)
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True)
+    warnings: list[str] = []
+    if samples.generated:
+        warnings.append(
+            "compression was measured on random inputs generated from the signature: agreement on them says "
+            "little about real inputs (and int8-static calibrates on them); pass --sample with real inputs"
+        )
+
+    progress("compression: loading the original model")
+    base_layer = build_model_layer(
+        model_path, name, work_dir / "none", inputs=inputs, outputs=outputs, opset=opset, sha256=sha256
+    )
+    try:
+        base = _load(work_dir / "none", memory_mb)
+        reference = base.session.run(None, dict(samples.arrays))
+    except Exception as exc:  # the loader's ModelLoadError or onnxruntime's own errors
+        raise ModelError(
+            f"the original model does not run on the sample inputs ({samples.source}): {_first_line(exc)}",
+            "check that the samples have the shapes and dtypes the model was exported with",
+        ) from exc
+    metric = gate.choose_metric(base.outputs, reference) if policy.metric == "auto" else policy.metric
+    threshold = policy.threshold(metric)
+    rows = gate.sample_rows(samples)
+    one, many, batch_rows = gate.latency_feeds(samples, base.inputs)
+    baseline = CandidateReport(
+        method="none",
+        verdict="baseline",
+        reason="the original model",
+        size_bytes=model_path.stat().st_size,
+        zipped_bytes=base_layer.zipped_bytes,
+        agreement=gate.measure_agreement(metric, base.outputs, reference, reference, rows),
+        load_ms=base.load_ms,
+    )
+    original = onnx.load(str(model_path))
+    fixed = graphs.dedupe_opsets(original)
+    if fixed:
+        warnings.append(
+            f"the model imports opset domain(s) {', '.join(fixed)} twice: kept the highest version"
+        )
+    flow = graphs.control_flow_ops(original)
+
+    built: dict[str, _Built] = {"none": _Built(model_path, dict(opset))}
+    reports: list[CandidateReport] = [baseline]
+    for index, plan in enumerate(candidate_plans, start=1):
+        label, started = plan.label, time.perf_counter()
+        progress(f"compression: {label} ({index}/{len(candidate_plans)})")
+        folder = work_dir / plan.slug
+        ctx = MethodContext(samples=samples, arch=arch, work_dir=folder / "work")
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            model, config, notes = _build_candidate(original, plan, ctx)
+            if flow:
+                notes.append(_subgraph_note(model, flow))
+            path = folder / "model.onnx"
+            onnx.save_model(model, str(path))
+            layer = build_model_layer(
+                path,
+                name,
+                folder,
+                inputs=inputs,
+                outputs=outputs,
+                opset=graphs.opsets(model),
+                extra={"compression": {"method": label}, "session_config": config},
+            )
+            loaded = _load(folder, memory_mb)
+            if not _same_signature(loaded.inputs, base.inputs) or not _same_signature(
+                loaded.outputs, base.outputs
+            ):
+                raise MethodError("the compressed model's inputs or outputs differ from the original's")
+            result = loaded.session.run(None, dict(samples.arrays))
+            agreement = gate.measure_agreement(metric, base.outputs, reference, result, rows)
+            progress(f"compression: timing {label} against the original ({index}/{len(candidate_plans)})")
+            latency = gate.measure_latency(base.session, loaded.session, one, many, batch_rows)
+            passed, reason = gate.judge(agreement, latency, threshold, policy.max_slowdown)
+            if not passed and agreement.value is not None and agreement.value >= threshold:
+                # A slowdown is measured twice before it refuses a candidate: shared machines are noisy.
+                progress(f"compression: timing {label} again ({index}/{len(candidate_plans)})")
+                again = gate.measure_latency(base.session, loaded.session, one, many, batch_rows)
+                latency = gate.faster_of(latency, again)
+                passed, reason = gate.judge(agreement, latency, threshold, policy.max_slowdown)
+            reports.append(
+                CandidateReport(
+                    method=label,
+                    verdict="passed" if passed else "refused",
+                    reason=reason,
+                    size_bytes=path.stat().st_size,
+                    zipped_bytes=layer.zipped_bytes,
+                    agreement=agreement,
+                    latency=latency,
+                    load_ms=loaded.load_ms,
+                    session_config=config,
+                    notes=tuple(notes),
+                    seconds=time.perf_counter() - started,
+                )
+            )
+            built[label] = _Built(path, graphs.opsets(model), config)
+            del loaded
+        except Exception as exc:  # a method that cannot handle this model fails its candidate, not the push
+            prefix = "" if isinstance(exc, MethodError | ModelLoadError) else f"{type(exc).__name__}: "
+            reason = prefix + _first_line(exc)
+            if flow and not isinstance(exc, MethodError):
+                reason += f" (the model uses {', '.join(flow)})"
+            reports.append(
+                CandidateReport(
+                    method=label, verdict="failed", reason=reason, seconds=time.perf_counter() - started
+                )
+            )
+        finally:
+            shutil.rmtree(ctx.work_dir, ignore_errors=True)  # the methods' scratch copies
+
+    chosen, reason = _choose(reports, baseline, policy)
+    final = tuple(
+        c.with_verdict("chosen", reason) if c is chosen and c is not baseline else c for c in reports
+    )
+    report = CompressionReport(
+        method=chosen.method,
+        requested=policy.spec,
+        reason=reason,
+        metric=metric,
+        min_agreement=threshold,
+        max_slowdown=policy.max_slowdown,
+        samples=samples.source,
+        rows=rows,
+        forced=policy.force and not chosen.passed,
+        candidates=final,
+        warnings=tuple(warnings),
+    )
+    pick = built[chosen.method]
+    for folder in work_dir.iterdir():  # the candidates not chosen: up to several copies of the model
+        if folder.is_dir() and not pick.path.is_relative_to(folder):
+            shutil.rmtree(folder)
+    return CompressedModel(
+        path=pick.path,
+        opset=pick.opset,
+        session_config=pick.session_config,
+        report=report,
+        sha256=sha256 if chosen is baseline else None,
+    )
+
+
+def _choose(
+    reports: Sequence[CandidateReport], baseline: CandidateReport, policy: CompressionPolicy
+) -> tuple[CandidateReport, str]:
+    candidates = [c for c in reports if c is not baseline]
+    passed = [c for c in candidates if c.verdict == "passed"]
+    measured = [c for c in candidates if c.verdict in ("passed", "refused")]
+    best = _pick(passed)
+    if best is not None:
+        if (best.zipped_bytes or 0) >= (baseline.zipped_bytes or 0):
+            return baseline, f"kept the original: no passing candidate is smaller ({best.method} is not)"
+        return best, f"smallest candidate that passes the gate: {best.reason}"
+    if policy.is_auto:
+        why = _refusal(candidates) or "no candidate"
+        return baseline, f"kept the original: no candidate passed the gate ({why})"
+    forced = _pick(measured)
+    if policy.force and forced is not None:
+        return forced, f"forced although it fails the gate: {forced.reason}"
+    details = _refusal(candidates)
+    raise CompressionError(
+        f"--compress {policy.spec}: no candidate passes the gate ({details})",
+        "lower --min-agreement or raise --max-slowdown, try --compress auto to measure every method, "
+        "or pass --force to deploy it anyway",
+    )

@@ -1,0 +1,44 @@
+"""Running onnxruntime's quantization tools quietly: their `logging` records and Python warnings are
+collected and returned as notes for the report instead of being printed. Side effects: while `fn` runs, a
+capturing handler sits on the root logger (so logging.warning() does not install a stderr handler of its own).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+MAX_NOTES = 3
+MAX_NOTE_CHARS = 160
+# onnxruntime's advice to run quant_pre_process: the methods run it themselves and note the outcome.
+KNOWN_ADVICE = ("consider to run pre-processing", "consider pre-processing")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_quantizer(fn: Callable[[], Any]) -> tuple[str, ...]:
+    """Call `fn`; return up to MAX_NOTES distinct warning messages it logged or warned (shortened)."""
+    handler = _Collect()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fn()
+    finally:
+        root.removeHandler(handler)
+    seen: list[str] = []
+    for text in [*handler.messages, *(str(w.message) for w in caught)]:
+        line = " ".join(text.split())[:MAX_NOTE_CHARS]
+        if line and line not in seen and not any(a in line.lower() for a in KNOWN_ADVICE):
+            seen.append(line)
+    return tuple(seen[:MAX_NOTES])

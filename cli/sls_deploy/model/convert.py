@@ -1,0 +1,193 @@
+"""Converters to ONNX for models that are not ONNX yet (optional extras): scikit-learn estimators through
+skl2onnx (`pip install 'sls-deploy[sklearn]'`) and PyTorch modules through torch.onnx.export (torch).
+
+A pickle (.pkl/.pickle/.joblib, or a .pt/.pth that is not a TorchScript archive) runs code of its author's
+choosing when it is loaded: it is only opened with `trust_pickle=True` (--trust-pickle). A TorchScript
+archive (torch.jit.save) loads without it. Side effects: reads the model (and the sample file for PyTorch
+example inputs), writes the .onnx file it is asked to write.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..errors import ModelError
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+TORCH_SUFFIXES = (".pt", ".pth")
+CONVERTIBLE_SUFFIXES = PICKLE_SUFFIXES + TORCH_SUFFIXES
+TRUST_HINT = (
+    "loading a pickle runs code stored in it: pass --trust-pickle only for a file you made or trust, "
+    "or export the model to ONNX yourself"
+)
+
+
+def needs_conversion(path: Path) -> bool:
+    return path.suffix.lower() in CONVERTIBLE_SUFFIXES
+
+
+def _require_trust(path: Path, trust_pickle: bool) -> None:
+    if not trust_pickle:
+        raise ModelError(f"{path} is a pickle and is only loaded with --trust-pickle", TRUST_HINT)
+
+
+def _load_pickle(path: Path) -> Any:
+    try:
+        import joblib  # scikit-learn's own format; plain pickles load with it too
+
+        return joblib.load(path)
+    except ImportError:
+        with path.open("rb") as f:
+            return pickle.load(f)  # noqa: S301  # the user vouched for the file with --trust-pickle
+
+
+def _is_torch_module(obj: Any) -> bool:
+    return type(obj).__module__.startswith("torch") or any(
+        c.__module__.startswith("torch.nn") for c in type(obj).__mro__
+    )
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise ModelError(
+            "converting a PyTorch model needs torch", "pip install torch, then run again"
+        ) from exc
+    return torch
+
+
+def _load_torch(path: Path, trust_pickle: bool) -> Any:
+    torch = _import_torch()
+    try:
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript, yet its archives still load.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu")  # a TorchScript archive: no pickled code
+    except RuntimeError:
+        pass
+    _require_trust(path, trust_pickle)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ModelError(
+            f"{path} cannot be loaded by torch: {exc}", "save it with torch.jit.save or torch.save(module)"
+        ) from exc
+
+
+def _example_inputs(sample: Path | None, model_path: Path) -> dict[str, np.ndarray]:
+    if sample is None or sample.suffix.lower() not in (".npz", ".npy"):
+        raise ModelError(
+            f"converting {model_path} to ONNX needs example inputs to trace it",
+            "pass --sample samples.npz (one array per input, in the forward() argument order) or a .npy",
+        )
+    try:
+        if sample.suffix.lower() == ".npy":
+            arrays = {"input": np.load(sample, allow_pickle=False)}
+        else:
+            with np.load(sample, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{sample} cannot be read: {exc}", "re-save it with numpy") from exc
+    return {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in arrays.items()}
+
+
+def export_torch(module: Any, example: dict[str, np.ndarray], dest: Path) -> Path:
+    """torch.onnx.export to one file, the first axis of every input and output dynamic ("batch")."""
+    torch = _import_torch()
+    module.eval()
+    tensors = tuple(torch.from_numpy(np.ascontiguousarray(v[:2])) for v in example.values())
+    with torch.no_grad():
+        result = module(*tensors)
+    count = len(result) if isinstance(result, tuple | list) else 1
+    output_names = ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
+    input_names = list(example)
+    axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter (the one that takes TorchScript modules without onnxscript) warns
+        # that it is deprecated, and about traced control flow; neither is the user's to act on here.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            tensors,
+            str(dest),
+            dynamo=False,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=axes,
+        )
+    return dest
+
+
+def convert_sklearn(estimator: Any, dest: Path) -> Path:
+    """skl2onnx with plain tensor outputs (no ZipMap) and one opset entry per domain."""
+    try:
+        from skl2onnx import convert_sklearn as to_onnx
+        from skl2onnx.common.data_types import FloatTensorType
+    except ImportError as exc:
+        raise ModelError(
+            "converting a scikit-learn model needs skl2onnx", "pip install 'sls-deploy[sklearn]'"
+        ) from exc
+    features = getattr(estimator, "n_features_in_", None)
+    if features is None:
+        raise ModelError(
+            f"the {type(estimator).__name__} does not record its number of features (not fitted?)",
+            "fit the estimator before saving it",
+        )
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # skl2onnx warns about opsets newer than it was tested with
+            model = to_onnx(
+                estimator, initial_types=[("input", FloatTensorType([None, int(features)]))], options=options
+            )
+    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError for unsupported estimators
+        raise ModelError(
+            f"skl2onnx cannot convert a {type(estimator).__name__}: {str(exc).strip()[:300]}",
+            "check skl2onnx's list of supported estimators, or export the model to ONNX yourself",
+        ) from exc
+    from ..compress.graphs import dedupe_opsets
+
+    dedupe_opsets(model)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, str(dest))
+    return dest
+
+
+def convert_to_onnx(
+    path: Path, dest: Path, *, trust_pickle: bool = False, sample: Path | None = None
+) -> Path:
+    """Convert the model at `path` (a pickled scikit-learn estimator or PyTorch module, or a TorchScript
+    archive) to the ONNX file `dest`. Raises ModelError with what to do when it cannot."""
+    if not path.is_file():
+        raise ModelError(
+            f"model file {path} does not exist", "check the path (it is relative to the current folder)"
+        )
+    suffix = path.suffix.lower()
+    if suffix in TORCH_SUFFIXES:
+        return export_torch(_load_torch(path, trust_pickle), _example_inputs(sample, path), dest)
+    _require_trust(path, trust_pickle)
+    try:
+        obj = _load_pickle(path)
+    except Exception as exc:  # a broken or foreign pickle: ModuleNotFoundError, UnpicklingError, EOFError...
+        raise ModelError(
+            f"{path} cannot be unpickled: {exc}", "install the packages the model was saved with"
+        ) from exc
+    if _is_torch_module(obj):
+        return export_torch(obj, _example_inputs(sample, path), dest)
+    if type(obj).__module__.startswith(("sklearn", "imblearn", "xgboost", "lightgbm")) or hasattr(
+        obj, "n_features_in_"
+    ):
+        return convert_sklearn(obj, dest)
+    raise ModelError(
+        f"{path} holds a {type(obj).__module__}.{type(obj).__name__}, which sls-deploy cannot convert",
+        "pass an ONNX file, a scikit-learn estimator or a PyTorch module",
+    )

@@ -1,0 +1,106 @@
+"""Converters to ONNX: scikit-learn through skl2onnx (plain tensor outputs), PyTorch through torch.onnx.export;
+pickles only with trust_pickle."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sls_deploy.errors import ModelError
+from sls_deploy.model.convert import convert_to_onnx, needs_conversion
+from sls_deploy.model.onnx_model import inspect_model
+from sls_inference.loader import session_options
+
+
+def digits_pipeline():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_digits(return_X_y=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x[:600], y[:600])
+    return model, x[600:700].astype(np.float32)
+
+
+def run(path: Path, feeds: dict) -> list:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), session_options(None), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def test_only_pickles_and_torch_files_need_conversion():
+    assert (
+        needs_conversion(Path("m.pkl"))
+        and needs_conversion(Path("m.joblib"))
+        and needs_conversion(Path("m.pt"))
+    )
+    assert not needs_conversion(Path("m.onnx"))
+
+
+def test_a_pickle_is_not_opened_without_trust(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"not": "loaded"}))
+    with pytest.raises(ModelError) as caught:
+        convert_to_onnx(path, tmp_path / "out.onnx")
+    assert "--trust-pickle" in caught.value.message and "runs code" in caught.value.hint
+
+
+def test_a_scikit_learn_pipeline_becomes_an_onnx_model_with_tensor_outputs_and_the_same_predictions(tmp_path):
+    model, x = digits_pipeline()
+    path = tmp_path / "digits.pkl"
+    path.write_bytes(pickle.dumps(model))
+    onnx_path = convert_to_onnx(path, tmp_path / "digits.onnx", trust_pickle=True)
+    info = inspect_model(onnx_path)
+    assert [(s.name, s.dtype) for s in info.outputs] == [
+        ("label", "int64"),
+        ("probabilities", "float32"),
+    ]
+    label, probabilities = run(onnx_path, {"input": x})
+    assert np.mean(label == model.predict(x)) == 1.0
+    assert np.allclose(probabilities, model.predict_proba(x), atol=1e-4)
+
+
+def test_something_else_in_a_pickle_is_refused_by_type(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"weights": [1, 2]}))
+    with pytest.raises(ModelError, match="builtins.dict"):
+        convert_to_onnx(path, tmp_path / "out.onnx", trust_pickle=True)
+
+
+def torch_module():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    return torch, torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)).eval()
+
+
+def test_a_torchscript_file_exports_with_a_dynamic_batch_axis(tmp_path):
+    torch, module = torch_module()
+    x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    np.savez(tmp_path / "samples.npz", input=x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript; still read
+        torch.jit.trace(module, torch.from_numpy(x[:1])).save(str(tmp_path / "model.pt"))
+    onnx_path = convert_to_onnx(
+        tmp_path / "model.pt", tmp_path / "model.onnx", sample=tmp_path / "samples.npz"
+    )
+    info = inspect_model(onnx_path)
+    assert info.inputs[0].shape is not None and not isinstance(info.inputs[0].shape[0], int)
+    (got,) = run(onnx_path, {"input": x})
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    assert np.allclose(got, want, atol=1e-5)
+
+
+def test_a_pickled_torch_module_needs_trust_and_example_inputs(tmp_path):
+    torch, module = torch_module()
+    torch.save(module, str(tmp_path / "full.pt"))
+    with pytest.raises(ModelError, match="--trust-pickle"):
+        convert_to_onnx(tmp_path / "full.pt", tmp_path / "out.onnx")
+    with pytest.raises(ModelError, match="needs example inputs"):
+        convert_to_onnx(tmp_path / "full.pt", tmp_path / "out.onnx", trust_pickle=True)
