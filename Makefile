@@ -10,8 +10,14 @@ test:
 test-quick:
 	bash scripts/test.sh -m "not slow"
 
+# Each script prints ratios measured side by side in one run; bench_compress skips models whose packages are
+# missing (see its docstring).
 bench:
 	.venv/bin/python tests/bench/bench_invoke.py
+	.venv/bin/python tests/bench/bench_gateway.py
+	.venv/bin/python tests/bench/bench_telemetry.py
+	.venv/bin/python tests/bench/bench_compress.py
+	.venv/bin/python tests/bench/bench_gateway.py
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

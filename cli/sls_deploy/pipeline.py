@@ -6,6 +6,7 @@ folder and the cache, writes template.yaml, and (push only) deploys through a ta
 
 from __future__ import annotations
 
+import json
 import platform
 import re
 import sys
@@ -17,17 +18,20 @@ from typing import Any
 import numpy as np
 
 from . import interpreters, limits
+from .compress import CompressionPolicy, PreparedModel, compress_model, read_compressed_dir
+from .compress.prepared import REPORT_NAME
 from .config import ProjectConfig
-from .errors import ConfigError, ModelError, SlsDeployError
-from .fsutil import link_or_copy
+from .errors import ConfigError, ModelError
+from .fsutil import atomic_write_text, link_or_copy
+from .model.convert import convert_to_onnx, needs_conversion
 from .model.onnx_model import ModelInfo, inspect_model, single_file_model
 from .model.samples import Samples, generate_samples, load_samples
 from .package.artifacts import Artifact
 from .package.budget import BudgetReport, check_budget
 from .package.function_code import build_function_code
-from .package.model_layer import build_model_layer, model_layer_dir
+from .package.model_layer import build_model_layer, model_layer_dir, write_model_dir
 from .package.runtime_layer import build_runtime_layer, host_layer_arch
-from .targets.base import Deployment, FunctionBuild, Target
+from .targets.base import Deployment, DeployPlan, FunctionBuild, Planner, Target
 from .template.project import write_project_template
 from .template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
 
@@ -67,6 +71,7 @@ class BuildResult:
     template_path: Path
     local_python: str  # interpreter the local target runs this function with
     warnings: tuple[str, ...] = ()
+    compression: dict[str, Any] | None = None  # the compression report (None: --compress none)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +88,7 @@ class BuildResult:
             "template": str(self.template_path),
             "local_python": self.local_python,
             "warnings": list(self.warnings),
+            "compression": self.compression,
         }
 
 
@@ -91,10 +97,12 @@ class PushResult:
     build: BuildResult
     deployment: Deployment | None  # None with --dry-run
     dry_run: bool = False
+    plan: DeployPlan | None = None  # with --dry-run, on targets that plan (aws: the stack's change set)
 
     def to_json(self) -> dict[str, Any]:
         data = self.build.to_json()
         data["dry_run"] = self.dry_run
+        data["plan"] = None if self.plan is None else self.plan.to_json()
         data["deployment"] = None if self.deployment is None else self.deployment.to_json()
         if self.deployment is not None:
             data.update(
@@ -176,24 +184,38 @@ def _in_build_dir(artifact: Artifact, build_dir: Path) -> Artifact:
     return replace(artifact, zip_path=dest)
 
 
-def build(
-    config: ProjectConfig,
+@dataclass(frozen=True)
+class _Intake:
+    """The model as the rest of the flow sees it: converted if needed, checked, with its samples."""
+
+    name: str
+    info: ModelInfo
+    samples: Samples
+    model_file: Path  # one self-contained .onnx file
+    prepared: PreparedModel | None  # a folder written by `compress`: its choice is kept
+    warnings: tuple[str, ...]
+
+
+def _intake(
     model_path: Path,
-    name: str | None = None,
-    sample: Path | None = None,
-    progress: Progress = _quiet,
-) -> BuildResult:
-    """Check the model, build the three artifacts, check the budget and the model layer, render the template."""
-    name = check_name(name or default_name(model_path))
+    name: str | None,
+    sample: Path | None,
+    work_dir: Path,
+    trust_pickle: bool,
+    progress: Progress,
+) -> _Intake:
+    prepared = read_compressed_dir(model_path) if model_path.is_dir() else None
+    name = check_name(name or (prepared.name if prepared and prepared.name else default_name(model_path)))
     warnings: list[str] = []
-    if config.public:
-        warnings.append(
-            "public access: the function URL takes unauthenticated requests (AuthType NONE); anyone "
-            "who learns the URL can invoke it and run up the bill"
+    if prepared is not None:
+        model_path = prepared.model_path
+    elif needs_conversion(model_path):
+        progress(f"converting {model_path} to ONNX")
+        model_path = convert_to_onnx(
+            model_path, work_dir / name / "converted.onnx", trust_pickle=trust_pickle, sample=sample
         )
     progress(f"checking {model_path}")
     info = inspect_model(model_path)
-    build_dir = config.state_path / "build"
     if sample is not None:
         samples = load_samples(sample, info.inputs)
     else:
@@ -201,17 +223,98 @@ def build(
         warnings.append(
             "no --sample given: the model was checked on random inputs, which say little about it"
         )
+    model_file = single_file_model(info, work_dir / name / "merged.onnx")
+    return _Intake(name, info, samples, model_file, prepared, tuple(warnings))
 
-    model_file = single_file_model(info, build_dir / name / "merged.onnx")
+
+@dataclass(frozen=True)
+class _LayerSource:
+    """What the model layer is built from: the chosen file and what model.json records about it."""
+
+    path: Path
+    opset: dict[str, int]
+    sha256: str | None  # of `path`, when known
+    extra: dict[str, Any] | None  # model.json's "compression" and "session_config"
+    report: dict[str, Any] | None  # the full compression report, for display and --json
+    warnings: tuple[str, ...] = ()
+
+
+def _layer_source(
+    config: ProjectConfig, intake: _Intake, policy: CompressionPolicy, work_dir: Path, progress: Progress
+) -> _LayerSource:
+    """The original, the folder's earlier choice, or the candidate the compression policy chooses."""
+    info = intake.info
+    sha = info.sha256 if intake.model_file == info.path else None
+    if intake.prepared is not None:
+        note = (
+            f"{intake.prepared.model_path.parent} was compressed already ({intake.prepared.method}): "
+            f"--compress {policy.spec} is not applied again"
+        )
+        notes = (note,) if policy.enabled else ()
+        prepared = intake.prepared
+        return _LayerSource(
+            intake.model_file, dict(info.opset), sha, prepared.manifest_extra(), prepared.report, notes
+        )
+    if not policy.enabled:
+        return _LayerSource(intake.model_file, dict(info.opset), sha, None, None)
+    compressed = compress_model(
+        intake.model_file,
+        intake.name,
+        inputs=info.inputs,
+        outputs=info.outputs,
+        opset=info.opset,
+        samples=intake.samples,
+        policy=policy,
+        work_dir=work_dir / intake.name / "compress",
+        memory_mb=config.memory,
+        arch=config.arch,
+        sha256=sha,
+        progress=progress,
+    )
+    return _LayerSource(
+        compressed.path,
+        dict(compressed.opset),
+        compressed.sha256,
+        compressed.manifest_extra(),
+        compressed.report.to_json(),
+        compressed.report.warnings,
+    )
+
+
+def build(
+    config: ProjectConfig,
+    model_path: Path,
+    name: str | None = None,
+    sample: Path | None = None,
+    progress: Progress = _quiet,
+    policy: CompressionPolicy | None = None,
+    trust_pickle: bool = False,
+) -> BuildResult:
+    """Check (or convert) the model, compress it if asked, build the three artifacts, check the budget and
+    the model layer, render the template."""
+    policy = policy or CompressionPolicy.from_config(config)
+    warnings: list[str] = []
+    if config.public:
+        warnings.append(
+            "public access: the function URL takes unauthenticated requests (AuthType NONE); anyone "
+            "who learns the URL can invoke it and run up the bill"
+        )
+    build_dir = config.state_path / "build"
+    intake = _intake(model_path, name, sample, build_dir, trust_pickle, progress)
+    name, info, samples = intake.name, intake.info, intake.samples
+    warnings.extend(intake.warnings)
+    source = _layer_source(config, intake, policy, build_dir, progress)
+    warnings.extend(source.warnings)
     progress("building the model layer")
     model_layer = build_model_layer(
-        model_file,
+        source.path,
         name,
         build_dir / name,
         inputs=info.inputs,
         outputs=info.outputs,
-        opset=info.opset,
-        sha256=info.sha256 if model_file == info.path else None,
+        opset=source.opset,
+        sha256=source.sha256,
+        extra=source.extra,
     )
     progress("running the model layer on the samples")
     smoke = _smoke_check(model_layer_dir(build_dir / name), samples, config.memory)
@@ -221,7 +324,7 @@ def build(
         build_runtime_layer(config.arch, config.python_version, config.cache_path, progress=progress),
         build_dir,
     )
-    code = build_function_code(build_dir)
+    code = build_function_code(build_dir, config.python_version, config.python)
     budget = check_budget([code, deploy_runtime, model_layer])
     runtime = deploy_runtime
 
@@ -248,9 +351,16 @@ def build(
         environment=environment,
         model_sha256=info.sha256,
         public=config.public,
+        reserved_concurrency=config.reserved_concurrency,
     )
     progress("rendering template.yaml")
-    spec = FunctionSpec.from_config(config, name, LayerRef(model_layer.zip_path, model_layer.sha256))
+    spec = FunctionSpec.from_config(
+        config,
+        name,
+        LayerRef(model_layer.zip_path, model_layer.sha256),
+        reserved_concurrency=config.reserved_concurrency or None,
+        model_sha256=info.sha256,
+    )
     template_path = write_project_template(config, spec, deploy_runtime, code, build_dir)
     return BuildResult(
         model=info,
@@ -260,6 +370,7 @@ def build(
         template_path=template_path,
         local_python=local_python,
         warnings=tuple(warnings),
+        compression=source.report,
     )
 
 
@@ -270,14 +381,96 @@ def push(
     sample: Path | None = None,
     dry_run: bool = False,
     progress: Progress = _quiet,
+    policy: CompressionPolicy | None = None,
+    trust_pickle: bool = False,
+    canary_percent: float | None = None,
 ) -> PushResult:
+    """Build and deploy; with `canary_percent` the new version gets that share of `live`'s traffic."""
     target = open_target(config, progress)  # an unavailable target fails before anything is built
-    result = build(config, model_path, name=name, sample=sample, progress=progress)
+    result = build(
+        config,
+        model_path,
+        name=name,
+        sample=sample,
+        progress=progress,
+        policy=policy,
+        trust_pickle=trust_pickle,
+    )
     if dry_run:
-        return PushResult(build=result, deployment=None, dry_run=True)
+        plan = target.plan(result.function) if isinstance(target, Planner) else None
+        return PushResult(build=result, deployment=None, dry_run=True, plan=plan)
     progress(f"deploying {result.function.name} to the {config.target} target")
-    deployment = target.deploy(result.function)
+    deployment = target.deploy(result.function, canary_percent=canary_percent)
     return PushResult(build=result, deployment=deployment)
+
+
+@dataclass(frozen=True)
+class CompressResult:
+    """`sls-deploy compress`: the chosen model written to `out_dir` (model.onnx + model.json)."""
+
+    name: str
+    model: ModelInfo
+    out_dir: Path
+    compression: dict[str, Any]
+    session_config: dict[str, str]
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model.to_json(),
+            "out_dir": str(self.out_dir),
+            "session_config": self.session_config,
+            "compression": self.compression,
+            "warnings": list(self.warnings),
+        }
+
+
+def compress(
+    config: ProjectConfig,
+    model_path: Path,
+    out_dir: Path,
+    name: str | None = None,
+    sample: Path | None = None,
+    progress: Progress = _quiet,
+    policy: CompressionPolicy | None = None,
+    trust_pickle: bool = False,
+) -> CompressResult:
+    """The build flow up to the model layer's content, written to `out_dir` instead of deployed."""
+    policy = policy or CompressionPolicy.from_config(config)
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "model.json").is_file())
+    ):
+        raise ConfigError(
+            f"--out {out_dir} exists and is not a folder written by `sls-deploy compress`",
+            "give a new or empty folder (its content is replaced)",
+        )
+    intake = _intake(model_path, name, sample, config.state_path / "build", trust_pickle, progress)
+    if intake.prepared is not None:
+        raise ConfigError(f"{model_path} is compressed already", "compress the original .onnx file")
+    if not policy.enabled:
+        raise ConfigError("--compress none leaves nothing to do", "use --compress auto or name a method")
+    source = _layer_source(config, intake, policy, config.state_path / "build", progress)
+    assert source.extra is not None and source.report is not None
+    write_model_dir(
+        source.path,
+        out_dir,
+        intake.name,
+        inputs=intake.info.inputs,
+        outputs=intake.info.outputs,
+        opset=source.opset,
+        sha256=source.sha256,
+        extra=source.extra,
+    )
+    atomic_write_text(out_dir / REPORT_NAME, json.dumps(source.report, indent=2, sort_keys=True) + "\n")
+    return CompressResult(
+        name=intake.name,
+        model=intake.info,
+        out_dir=out_dir,
+        compression=source.report,
+        session_config=dict(source.extra["session_config"]),
+        warnings=intake.warnings + source.warnings,
+    )
 
 
 def open_target(config: ProjectConfig, progress: Progress = _quiet) -> Target:
@@ -285,4 +478,6 @@ def open_target(config: ProjectConfig, progress: Progress = _quiet) -> Target:
         from .targets.local.target import LocalTarget
 
         return LocalTarget(config, progress=progress)
-    raise SlsDeployError("the aws target is not available in this version", "use --target local")
+    from .targets.aws.target import AwsTarget  # imports boto3; checks credentials and region here
+
+    return AwsTarget(config, progress=progress)
