@@ -50,6 +50,14 @@ def _config(ctx: click.Context, **overrides: Any) -> ProjectConfig:
     return load_config(ctx.obj["project_dir"], {**ctx.obj.get("target_flags", {}), **overrides})
 
 
+def _render(result: Any, as_json: bool, printer: Any) -> None:
+    """A command's result: its to_json() as JSON with --json, else the rich rendering."""
+    if as_json:
+        out.print_json(result.to_json())
+    else:
+        printer(result)
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 
 
@@ -224,10 +232,7 @@ def build(
         result = run_build(
             config, model, name=name, sample=sample, progress=step, policy=policy, trust_pickle=trust
         )
-    if as_json:
-        out.print_json(result.to_json())
-    else:
-        out.print_build(result)
+    _render(result, as_json, out.print_build)
 
 
 @main.command(context_settings=CONTEXT)
@@ -279,10 +284,7 @@ def push(
             trust_pickle=trust,
             canary_percent=canary,
         )
-    if as_json:
-        out.print_json(result.to_json())
-    else:
-        out.print_push(result)
+    _render(result, as_json, out.print_push)
 
 
 @main.command(context_settings=CONTEXT)
@@ -345,10 +347,7 @@ def compress(
         result = run_compress(
             config, model, out_dir, name=name, sample=sample, progress=step, policy=policy, trust_pickle=trust
         )
-    if as_json:
-        out.print_json(result.to_json())
-    else:
-        out.print_compress(result)
+    _render(result, as_json, out.print_compress)
 
 
 def _read_payload(data: str | None, file: Path | None) -> bytes:
@@ -538,10 +537,7 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
     from .pipeline import open_target
 
     result = open_target(_config(ctx)).versions(name)
-    if as_json:
-        out.print_json(result.to_json())
-    else:
-        out.print_versions(result)
+    _render(result, as_json, out.print_versions)
 
 
 @main.command(context_settings=CONTEXT)
@@ -562,10 +558,7 @@ def rollback(ctx: click.Context, name: str, to: str | None, as_json: bool) -> No
     from .pipeline import open_target
 
     change = open_target(_config(ctx)).rollback(name, to=to)
-    if as_json:
-        out.print_json(change.to_json())
-    else:
-        out.print_alias_change(change)
+    _render(change, as_json, out.print_alias_change)
 
 
 @main.command(context_settings=CONTEXT)
@@ -584,10 +577,7 @@ def promote(ctx: click.Context, name: str, as_json: bool) -> None:
     from .pipeline import open_target
 
     change = open_target(_config(ctx)).promote(name)
-    if as_json:
-        out.print_json(change.to_json())
-    else:
-        out.print_alias_change(change)
+    _render(change, as_json, out.print_alias_change)
 
 
 @main.command(context_settings=CONTEXT)
@@ -612,10 +602,7 @@ def remove(ctx: click.Context, name: str, purge: bool, yes: bool, as_json: bool)
     if not (yes or as_json):
         click.confirm(f"Remove {name} and all its versions{' and artifacts' if purge else ''}?", abort=True)
     result = open_target(_config(ctx)).remove(name, purge=purge)
-    if as_json:
-        out.print_json(result.to_json())
-    else:
-        out.print_remove(result)
+    _render(result, as_json, out.print_remove)
 
 
 @main.command(context_settings=CONTEXT)
@@ -666,10 +653,7 @@ def metrics(ctx: click.Context, name: str, since: float, as_json: bool) -> None:
     from .pipeline import open_target
 
     result = open_target(_config(ctx)).metrics(name, since)
-    if as_json:
-        out.print_json(result.to_json())
-    else:
-        out.print_metrics(result)
+    _render(result, as_json, out.print_metrics)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

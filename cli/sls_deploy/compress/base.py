@@ -15,6 +15,15 @@ class MethodError(Exception):
     """A method cannot be applied to this model; the message says why (it becomes the candidate's verdict)."""
 
 
+def per_channel_option(param: str | None) -> bool:
+    """The `:tensor` (default) / `:channel` option of the int8 methods."""
+    if param in (None, "tensor"):
+        return False
+    if param == "channel":
+        return True
+    raise MethodError(f"unknown option {param!r}: use :tensor (default) or :channel")
+
+
 @dataclass(frozen=True)
 class MethodContext:
     samples: Samples  # calibration inputs (int8-static)

@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import onnx
 
-from .base import MethodContext, MethodError, MethodResult
+from .base import MethodContext, MethodResult, per_channel_option
 from .preprocess import pre_process
 from .runner import run_quantizer
-
-
-def _per_channel(param: str | None) -> bool:
-    if param in (None, "tensor"):
-        return False
-    if param == "channel":
-        return True
-    raise MethodError(f"unknown option {param!r}: use :tensor (default) or :channel")
 
 
 def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    per_channel = _per_channel(param)
+    per_channel = per_channel_option(param)
     model, note = pre_process(model, ctx.work_dir)
     source, dest = ctx.work_dir / "dynamic-in.onnx", ctx.work_dir / "dynamic-out.onnx"
     onnx.save_model(model, str(source))

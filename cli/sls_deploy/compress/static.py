@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from ..model.samples import Samples
-from .base import MethodContext, MethodError, MethodResult
+from .base import MethodContext, MethodResult, per_channel_option
 from .gate import sample_rows
 from .preprocess import pre_process
 from .runner import run_quantizer
@@ -45,18 +45,10 @@ class _Reader:
         return next(self._batches, None)
 
 
-def _per_channel(param: str | None) -> bool:
-    if param in (None, "tensor"):
-        return False
-    if param == "channel":
-        return True
-    raise MethodError(f"unknown option {param!r}: use :tensor (default) or :channel")
-
-
 def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    per_channel = _per_channel(param)
+    per_channel = per_channel_option(param)
     activations = QuantType.QInt8 if ctx.arch == "arm64" else QuantType.QUInt8
     model, note = pre_process(model, ctx.work_dir)
     source, dest = ctx.work_dir / "static-in.onnx", ctx.work_dir / "static-out.onnx"
