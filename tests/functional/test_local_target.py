@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,15 @@ def python312(layer_cache_dir: Path) -> Path:
 
 
 @pytest.fixture
-def target(tmp_path: Path, python312: Path, layer_cache_dir: Path) -> LocalTarget:
+def target(tmp_path: Path, python312: Path, layer_cache_dir: Path) -> Iterator[LocalTarget]:
     config = ProjectConfig(
         project_dir=tmp_path / "project",
         project="demo",
         cache_dir=str(layer_cache_dir),
         python=str(python312),
     )
-    return LocalTarget(config)
+    with LocalTarget(config) as target:  # stops its warm workers when the test ends
+        yield target
 
 
 def layers(folder: Path) -> tuple[Artifact, Artifact]:
