@@ -17,7 +17,7 @@ import pytest
 from sls_deploy.targets.base import Report
 from sls_deploy.targets.local.state import LocalState, VersionRecord
 from sls_deploy.targets.local.target import Resolved, invoke_result
-from sls_deploy.targets.local.telemetry import Telemetry, connect, enforce_retention
+from sls_deploy.targets.local.telemetry import WRITE_INTERVAL_S, Telemetry, connect, enforce_retention
 from sls_deploy.targets.local.worker import WorkerResult
 
 RECORD = VersionRecord(
@@ -175,6 +175,22 @@ def test_processes_writing_at_the_same_time_lose_nothing(tmp_path: Path) -> None
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
     assert Telemetry(LocalState(tmp_path / "state")).metrics("digits", 0).invocations == 300
+
+
+def test_records_reach_the_database_without_a_flush_for_readers_in_other_processes(
+    telemetry: Telemetry,
+) -> None:
+    record(telemetry, worker_result(lines=("seen elsewhere",)))
+    deadline = time.monotonic() + 30 * WRITE_INTERVAL_S  # generous: a busy machine
+    found = 0
+    while not found and time.monotonic() < deadline:  # a plain reader: it cannot flush this process
+        time.sleep(WRITE_INTERVAL_S / 5)
+        if telemetry.path.is_file():
+            with contextlib.closing(connect(telemetry.path)) as connection:
+                found = connection.execute(
+                    "SELECT COUNT(*) FROM logs WHERE message = 'seen elsewhere'"
+                ).fetchone()[0]
+    assert found == 1
 
 
 def test_following_yields_events_recorded_after_it_started(telemetry: Telemetry) -> None:

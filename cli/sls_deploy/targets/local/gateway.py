@@ -120,10 +120,14 @@ class _Resolver:
     def __init__(self, target: LocalTarget) -> None:
         self._target = target
         self._cache: dict[tuple[str, str], tuple[int, Resolved]] = {}
+        self._dirs: dict[str, str] = {}
 
     def _stamp(self, name: str) -> int | None:
+        folder = self._dirs.get(name)
+        if folder is None:
+            folder = self._dirs[name] = str(self._target.state.function_dir(name))
         try:
-            return os.stat(self._target.state.function_dir(name)).st_mtime_ns
+            return os.stat(folder).st_mtime_ns
         except OSError:
             return None
 

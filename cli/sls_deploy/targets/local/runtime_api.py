@@ -41,7 +41,9 @@ _INVOCATION_RE = re.compile(rf"^{API_PREFIX}/invocation/(?P<id>[^/]+)/(?P<kind>r
 MAX_RUNTIME_BODY_BYTES = 8 * limits.MAX_SYNC_PAYLOAD_BYTES
 _POLL_IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 _ACCEPTED = http11.response(202, b'{"status":"OK"}')
-_RECV_BYTES = 1 << 20
+# Below malloc's mmap threshold: a larger read size costs an mmap/mremap/munmap per read (every request).
+_RECV_BYTES = 1 << 16
+_SEND_TIMEOUT_S = 30.0  # a runtime that stops reading a large event or answer mid-way
 
 
 @dataclass
@@ -100,6 +102,22 @@ def _error_outcome(body: bytes, header_type: str | None) -> tuple[bytes, str]:
 
 def _json(status: int, data: dict[str, str], close: bool = False) -> bytes:
     return http11.response(status, json.dumps(data).encode(), close=close)
+
+
+def _send_whole(sock: socket.socket, data: bytes) -> None:
+    """All of `data` on a non-blocking socket: one send when it fits the socket's buffer (the usual case, no
+    switch to blocking mode and back), else the rest waiting up to _SEND_TIMEOUT_S for the runtime to read
+    (TimeoutError, an OSError, past that)."""
+    try:
+        sent = sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    if sent < len(data):
+        sock.settimeout(_SEND_TIMEOUT_S)
+        try:
+            sock.sendall(memoryview(data)[sent:])
+        finally:
+            sock.setblocking(False)
 
 
 class _Connection:
@@ -184,7 +202,7 @@ class RuntimeApi:
         if invocation.client_context:
             headers["Lambda-Runtime-Client-Context"] = invocation.client_context
         try:
-            connection.sock.sendall(http11.response(200, invocation.event, headers=headers))
+            _send_whole(connection.sock, http11.response(200, invocation.event, headers=headers))
         except OSError as exc:
             self.last_error = exc
             self._drop(connection)
@@ -248,9 +266,7 @@ class RuntimeApi:
 
     def _send(self, connection: _Connection, data: bytes) -> None:
         try:
-            connection.sock.setblocking(True)
-            connection.sock.sendall(data)
-            connection.sock.setblocking(False)
+            _send_whole(connection.sock, data)
         except OSError as exc:
             self.last_error = exc
             self._drop(connection)

@@ -15,10 +15,13 @@ Storage: one SQLite database, <state>/telemetry.sqlite3, in WAL mode. SQLite rat
 gateway threads and CLI processes write at the same time (WAL gives one writer at a time without blocking
 readers, and a crashed writer leaves no half line), `logs --since/--filter` and `metrics` are indexed queries,
 `--follow` is a poll on the row id, and retention is a DELETE. Writes leave the invocation's path: each
-process has one writer thread per database that takes recorded invocations from a queue and commits them in
-batches (the warm-invoke path pays a queue put, not a commit, and threads of one process never contend for
-the write lock); `flush()` waits for it, and it is flushed when the process exits. Readers use short-lived
-connections.
+process has one writer thread per database that wakes every WRITE_INTERVAL_S and commits what was recorded
+since in one transaction (the warm-invoke path appends to a list under a lock: no commit, no thread wake-up;
+threads of one process never contend for the write lock). Visibility: a query in the same process first
+flushes (waits until everything recorded before it is committed); another process — `sls-deploy logs` next
+to a running `serve` — sees an invocation at most WRITE_INTERVAL_S (plus one commit) after it ended. What is
+pending is written when the process exits (`serve` ends on Ctrl-C or SIGTERM through the same path). Readers
+use short-lived connections.
 
 Retention, checked at most once a minute by a writer: rows older than `retention_days` (the project's
 log_retention_days, default 14, as the template's log group) go; a function's log events are capped at
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import queue
+import functools
 import sqlite3
 import threading
 import time
@@ -53,8 +56,8 @@ DB_NAME = "telemetry.sqlite3"
 LOG_BYTES_PER_FUNCTION = 64 * 1024 * 1024
 RETENTION_CHECK_S = 60.0
 FOLLOW_POLL_S = 0.25
+WRITE_INTERVAL_S = 0.25  # a writer commits this often (the longest another process waits to see a record)
 WRITER_IDLE_S = 2.0  # a writer thread with nothing to do for this long ends; the next record starts one
-BATCH_ITEMS = 256
 TARGET_NAME = "local"
 
 SCHEMA = """
@@ -107,7 +110,12 @@ class _Retention:
 
 def log_stream(version: str, at: float) -> str:
     """The log stream name of a version's events on a day, in Lambda's `YYYY/MM/DD/[version]…` form."""
-    return f"{datetime.fromtimestamp(at, UTC):%Y/%m/%d}/[{version}]local"
+    return _day_stream(version, int(at // 86400))
+
+
+@functools.lru_cache(maxsize=256)
+def _day_stream(version: str, day: int) -> str:
+    return f"{datetime.fromtimestamp(day * 86400, UTC):%Y/%m/%d}/[{version}]local"
 
 
 def _cut(message: str) -> str:
@@ -145,33 +153,48 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class _Writer:
-    """One process's writer of one database: a daemon thread committing queued records in batches."""
+    """One process's writer of one database: a daemon thread committing recorded items in batches.
+
+    Recording appends to `pending` under `cond` and wakes nobody; the thread wakes every WRITE_INTERVAL_S
+    (or when a flush asks) and commits everything pending in one transaction. `recorded`/`written` count
+    items, so a flush waits for exactly what was recorded before it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.queue: queue.Queue[_Invocation | _Throttle] = queue.Queue()
+        self.cond = threading.Condition(threading.Lock())
+        self.pending: list[_Invocation | _Throttle] = []
+        self.recorded = 0
+        self.written = 0
+        self.flush_requested = False
         self.retention = _Retention(days=14, log_bytes=LOG_BYTES_PER_FUNCTION)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"telemetry-{path.parent.name}", daemon=True)
 
+    def _take(self) -> list[_Invocation | _Throttle] | None:
+        """The next batch (waits up to WRITE_INTERVAL_S for a flush request); None when the writer ends."""
+        idle_since = time.monotonic()
+        with self.cond:
+            while True:
+                if not self.flush_requested:
+                    self.cond.wait(WRITE_INTERVAL_S)
+                self.flush_requested = False
+                if self.pending:
+                    batch, self.pending = self.pending, []
+                    return batch
+                if time.monotonic() - idle_since >= WRITER_IDLE_S:
+                    break
+        with _WRITERS_LOCK, self.cond:  # in the global order; a record may have come in meanwhile
+            if self.pending:
+                batch, self.pending = self.pending, []
+                return batch
+            if _WRITERS.get(self.path) is self:
+                del _WRITERS[self.path]
+            return None
+
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
         try:
-            while True:
-                try:
-                    first = self.queue.get(timeout=WRITER_IDLE_S)
-                except queue.Empty:
-                    with _WRITERS_LOCK:
-                        if self.queue.empty():
-                            _WRITERS.pop(self.path, None)
-                            return
-                    continue
-                batch = [first]
-                while len(batch) < BATCH_ITEMS:
-                    try:
-                        batch.append(self.queue.get_nowait())
-                    except queue.Empty:
-                        break
+            while (batch := self._take()) is not None:
                 try:
                     if connection is None:
                         connection = connect(self.path)
@@ -181,25 +204,48 @@ class _Writer:
                 except (sqlite3.Error, OSError, TargetError) as exc:
                     self.error = exc  # reported by the next flush; the invocations themselves went fine
                 finally:
-                    for _ in batch:
-                        self.queue.task_done()
+                    with self.cond:
+                        self.written += len(batch)
+                        self.cond.notify_all()
         finally:
             if connection is not None:
                 connection.close()
 
+    def submit(self, item: _Invocation | _Throttle) -> None:
+        with self.cond:
+            self.pending.append(item)
+            self.recorded += 1
+
+    def flush(self) -> None:
+        """Wait until everything recorded so far is committed (or failed)."""
+        with self.cond:
+            target = self.recorded
+            while self.written < target and self.thread.is_alive():
+                self.flush_requested = True
+                self.cond.notify_all()
+                self.cond.wait(1.0)
+
 
 _WRITERS: dict[Path, _Writer] = {}
-_WRITERS_LOCK = threading.Lock()
+_WRITERS_LOCK = threading.Lock()  # taken before a writer's own lock, never after
 
 
 def _submit(path: Path, item: _Invocation | _Throttle, retention: _Retention) -> None:
+    writer = _WRITERS.get(path)
+    if writer is not None:
+        writer.retention = retention
+        with writer.cond:
+            if _WRITERS.get(path) is writer:  # not ended meanwhile (it leaves _WRITERS under its lock)
+                writer.pending.append(item)
+                writer.recorded += 1
+                return
     with _WRITERS_LOCK:
         writer = _WRITERS.get(path)
         if writer is None:
             writer = _WRITERS[path] = _Writer(path)
             writer.thread.start()
         writer.retention = retention
-        writer.queue.put(item)
+        writer.submit(item)
 
 
 def _flush(path: Path) -> None:
@@ -207,7 +253,7 @@ def _flush(path: Path) -> None:
         writer = _WRITERS.get(path)
     if writer is None:
         return
-    writer.queue.join()
+    writer.flush()
     if writer.error is not None:
         error, writer.error = writer.error, None
         raise TargetError(
