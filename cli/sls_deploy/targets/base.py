@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
@@ -78,6 +78,14 @@ class AliasRouting:
             "extra_version": self.extra_version,
             "extra_weight": self.extra_weight,
         }
+
+
+def default_rollback(version: int, extra_version: int | None, existing: Sequence[int]) -> int | None:
+    """Where `rollback` sends an alias by default, on every target: during a canary, the version the canary
+    started from; otherwise the newest existing version older than the one it serves (None: there is none)."""
+    if extra_version is not None:
+        return version
+    return max((v for v in existing if v < version), default=None)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from ..base import (
     LogEvent,
     MetricsResult,
     RemoveResult,
+    default_rollback,
 )
 from .artifacts import ArtifactBucket, package_template, referenced_uris, template_zips
 from .functions import FunctionRef, Functions
@@ -328,16 +329,15 @@ class AwsTarget:
         ref = self._ref(name)
         before = self._alias(ref)
         versions = self.functions.version_numbers(ref)
-        if to is None and before.extra_version is not None:
-            to = before.version  # a canary: back to the version it started from
-        elif to is None:
-            older = [v for v in versions if int(v) < int(before.version)]
-            if not older:
+        if to is None:
+            extra = None if before.extra_version is None else int(before.extra_version)
+            choice = default_rollback(int(before.version), extra, [int(v) for v in versions])
+            if choice is None:
                 raise TargetError(
                     f"{name} has no version before {before.version} to roll back to",
                     f"list its versions with `sls-deploy versions {name} --target aws`",
                 )
-            to = older[-1]
+            to = str(choice)
         elif to not in versions:
             raise NotDeployedError(
                 f"{name} has no version {to!r}", f"use one of: {', '.join(versions) or 'none'}"

@@ -52,6 +52,7 @@ from ...errors import NotDeployedError, TargetError
 from ...fsutil import atomic_write_text, file_lock
 from ...package.artifacts import Artifact
 from ...package.zips import extract_zip
+from ..base import default_rollback
 
 RECORD_FORMAT = 1
 
@@ -403,20 +404,18 @@ class LocalState:
     def rollback(
         self, name: str, alias: str = "live", to: int | None = None
     ) -> tuple[AliasRoute, AliasRoute]:
-        """Route all of `alias` to version `to`; by default to the newest version older than the newest one
-        the alias serves (during a canary: older than its extra version). Returns (before, after)."""
+        """Route all of `alias` to version `to`; by default base.default_rollback's choice (during a canary
+        the version it started from, else the newest older version). Returns (before, after)."""
         with self.lock(name):
             before = self._route_or_error(name, alias)
             existing = self.versions(name)
             if to is None:
-                newest = max(before.versions)
-                older = [n for n in existing if n < newest]
-                if not older:
+                to = default_rollback(before.version, before.extra_version, existing)
+                if to is None:
                     raise TargetError(
-                        f"{name}: {alias} routes to version {newest} and no older version is kept",
+                        f"{name}: {alias} routes to version {before.version} and no older version is kept",
                         f"versions are: {', '.join(map(str, existing))}; give one with --to",
                     )
-                to = older[-1]
             elif to not in existing:
                 raise NotDeployedError(
                     f"{name} has no version {to}", f"versions are: {', '.join(map(str, existing))}"
