@@ -104,3 +104,12 @@ def test_a_pickled_torch_module_needs_trust_and_example_inputs(tmp_path):
         convert_to_onnx(tmp_path / "full.pt", tmp_path / "out.onnx")
     with pytest.raises(ModelError, match="needs example inputs"):
         convert_to_onnx(tmp_path / "full.pt", tmp_path / "out.onnx", trust_pickle=True)
+
+
+def test_a_corrupt_pickle_is_a_model_error_that_says_what_the_file_must_be(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(ModelError) as caught:
+        convert_to_onnx(path, tmp_path / "out.onnx", trust_pickle=True)
+    assert "cannot be unpickled" in caught.value.message
+    assert "scikit-learn estimator or a torch module" in caught.value.hint

@@ -179,7 +179,11 @@ def convert_to_onnx(
         obj = _load_pickle(path)
     except Exception as exc:  # a broken or foreign pickle: ModuleNotFoundError, UnpicklingError, EOFError...
         raise ModelError(
-            f"{path} cannot be unpickled: {exc}", "install the packages the model was saved with"
+            f"{path} cannot be unpickled: {exc}",
+            f"install {exc.name!r} (the model was saved with it)"
+            if isinstance(exc, ModuleNotFoundError)
+            else "check that the file is a pickle or joblib dump of a scikit-learn estimator or a torch "
+            "module, written by a compatible version",
         ) from exc
     if _is_torch_module(obj):
         return export_torch(obj, _example_inputs(sample, path), dest)
