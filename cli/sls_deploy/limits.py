@@ -1,12 +1,11 @@
-"""Lambda's limits and prices in one table (us-east-1, checked 2026-11 against the AWS documentation).
+"""Lambda's limits in one table (checked 2026-11 against the AWS documentation).
 
-Everything that checks a limit or computes a cost reads it from here.
+Everything that checks a limit reads it from here; prices live in monitor/prices.py.
 """
 
 from __future__ import annotations
 
 import re
-from types import MappingProxyType
 
 # Deployment package limits.
 MAX_UNZIPPED_BYTES = 262_144_000  # function code + all layers, unzipped (250 MiB)
@@ -71,16 +70,6 @@ MAX_LOG_EVENT_BYTES = 1024 * 1024  # one CloudWatch Logs event (1 MB since Apr 2
 # Runtimes whose Amazon Linux 2023 glibc loads onnxruntime's manylinux_2_28 wheels.
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13")
 SUPPORTED_ARCHITECTURES = ("x86_64", "arm64")
-
-PRICES_USD = MappingProxyType(
-    {
-        "request_per_million": 0.20,
-        "gb_second_x86_64": 0.0000166667,
-        "gb_second_arm64": 0.0000133334,
-        "provisioned_gb_second": 0.0000041667,
-        "cloudwatch_metric_month": 0.30,
-    }
-)
 
 
 def function_setting_problem(arch: str, runtime: str, memory: int, timeout: int) -> tuple[str, str] | None:

@@ -46,7 +46,7 @@ from sls_inference.codec import error_body
 from ... import __version__, limits
 from ...errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
 from . import function_url, http11, invoke_api
-from .sandbox import detect_memory_enforcement
+from .sandbox import detect_cpu_enforcement, detect_memory_enforcement
 from .target import ALIAS, LocalTarget, Resolved
 
 MAX_REQUEST_BYTES = (
@@ -96,6 +96,7 @@ class GatewayInfo:
     idle_seconds: int
     memory_enforcement: str
     region: str
+    cpu_enforcement: str = ""  # how workers get Lambda's CPU share (emulate_cpu), or that they do not
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +105,7 @@ class GatewayInfo:
             "api_key_required": self.api_key_required,
             "idle_seconds": self.idle_seconds,
             "memory_enforcement": self.memory_enforcement,
+            "cpu_enforcement": self.cpu_enforcement,
             "region": self.region,
         }
 
@@ -276,6 +278,11 @@ class Gateway:
             idle_seconds=self.target.config.idle_seconds,
             memory_enforcement=detect_memory_enforcement().describe(),
             region=self._region,
+            cpu_enforcement=(
+                detect_cpu_enforcement().describe()
+                if self.target.config.emulate_cpu
+                else "not throttled (set emulate_cpu = true for Lambda's CPU share of MemorySize)"
+            ),
         )
 
     # -- connections ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from ... import limits
 from ...errors import InvocationError, ThrottledError
 from ..base import InvokeResult
-from .sandbox import MemoryEnforcement
+from .sandbox import CpuEnforcement, MemoryEnforcement
 from .worker import Worker, WorkerSpec
 
 if TYPE_CHECKING:
@@ -78,10 +78,12 @@ class WorkerPool:
         target: LocalTarget,
         idle_s: float,
         memory: MemoryEnforcement | None = None,
+        cpu: CpuEnforcement | None = None,
     ) -> None:
         self._target = target
         self.idle_s = float(idle_s)
         self._memory = memory
+        self._cpu = cpu  # None: workers are not held to Lambda's CPU share
         self._cond = threading.Condition()
         self._functions: dict[str, _Function] = {}
         self._prepared: dict[tuple[str, VersionKey], _Prepared] = {}
@@ -237,7 +239,7 @@ class WorkerPool:
                         break
                     self._stop_later(candidate)
                 if worker is None:
-                    worker, fresh = Worker(spec, memory=self._memory), True
+                    worker, fresh = Worker(spec, memory=self._memory, cpu=self._cpu), True
                 self._busy.add(worker)
                 concurrency = function.busy
         if throttled:

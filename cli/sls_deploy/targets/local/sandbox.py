@@ -15,8 +15,14 @@ prints it):
   WATCHDOG_INTERVAL_S and kills a worker above its limit. Coarser: a burst between two reads overshoots.
 
 Never an address-space rlimit: onnxruntime and numpy reserve far more virtual memory than they use.
-Lambda's CPU share (one vCPU per 1,769 MB) is a second limit that belongs here (a `cpu` cgroup with
-`cpu.cfs_quota_us`); it is not enforced yet.
+
+Lambda's CPU share is the second limit: MemorySize / 1,769 MB of a vCPU (one full vCPU at 1,769 MB, at most
+6), which a worker gets when its caller asks for it (`detect_cpu_enforcement()`; config `emulate_cpu`, and
+always for `tune`). Where it can, a CFS quota per worker: cgroup v1 `cpu.cfs_quota_us` =
+`cpu.cfs_period_us` (100 ms) × share in a `cpu` cgroup beside the memory one
+(`<cpu mount>/<own group>/sls-deploy-<pid>/w<n>`), cgroup v2 `cpu.max` in the worker's (shared) cgroup. The
+share is also capped at this machine's cores. Where neither can be written, nothing pretends:
+`CpuEnforcement.describe()` says "CPU share not emulated: <why>" and workers run unthrottled.
 
 Side effects: creates and removes folders under /sys/fs/cgroup and writes their control files; starts one
 watchdog thread when no cgroup can be used and a worker is running.
@@ -35,9 +41,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ... import limits
+
 WATCHDOG_INTERVAL_S = 0.02
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000  # the CFS period the quota is a share of (the kernel's default)
+CFS_MIN_QUOTA_US = 1_000  # the smallest quota the kernel accepts
 _MIB = 1024 * 1024
+
+
+def _joiner(procs_path: str) -> Callable[[], None]:
+    """What a child runs between fork and exec to join the cgroup whose cgroup.procs is `procs_path`: three
+    system calls, no locks, no imports, nothing another thread could hold at fork."""
+
+    def join() -> None:
+        fd = os.open(procs_path, os.O_WRONLY)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+
+    return join
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,11 @@ class MemoryLimit:
     def mechanism(self) -> str:
         return self.enforcement.kind if self._group is not None else "rss-watchdog"
 
+    @property
+    def group(self) -> Path | None:
+        """The worker's memory cgroup (None under the watchdog); on cgroup v2 its CPU quota goes here too."""
+        return self._group
+
     def preexec(self) -> Callable[[], None] | None:
         """The function a child runs between fork and exec to join the cgroup (None for the watchdog).
 
@@ -81,16 +110,7 @@ class MemoryLimit:
         """
         if not self._procs_path:
             return None
-        path = self._procs_path
-
-        def join() -> None:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, str(os.getpid()).encode())
-            finally:
-                os.close(fd)
-
-        return join
+        return _joiner(self._procs_path)
 
     def attach(self, pid: int) -> None:
         self._pid = pid
@@ -126,17 +146,22 @@ class MemoryLimit:
         if self._pid is not None and self._group is None:
             _watchdog().remove(self._pid)
         if self._group is not None:
-            for _ in range(50):  # killed leftovers take a moment to leave the group
-                try:
-                    self._group.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
-            _LIVE_GROUPS.discard(self._group)
+            _remove_group(self._group)
             self._group = None
             self._procs_path = ""
+
+
+def _remove_group(group: Path) -> None:
+    """Remove a worker's cgroup folder once its processes have left it."""
+    for _ in range(50):  # killed leftovers take a moment to leave the group
+        try:
+            group.rmdir()
+            break
+        except FileNotFoundError:
+            break
+        except OSError:
+            time.sleep(0.01)
+    _LIVE_GROUPS.discard(group)
 
 
 # -- detection -----------------------------------------------------------------------------------------
@@ -259,9 +284,12 @@ def _new_group(enforcement: MemoryEnforcement, memory_mb: int) -> Path | None:
 
 
 def release_all() -> None:
-    """Remove this process's folder of worker cgroups (once its workers are stopped; at exit)."""
+    """Remove this process's folders of worker cgroups (once its workers are stopped; at exit)."""
     if _DETECTED is not None and _DETECTED.base is not None:
         _cleanup(_DETECTED.base)
+    for cpu in _CPU_DETECTED.values():
+        if cpu.kind == "cgroup-v1" and cpu.base is not None:
+            _cleanup(cpu.base)
 
 
 def _remove_stale(parent: Path) -> None:
@@ -280,6 +308,177 @@ def _cleanup(base: Path) -> None:
                 with contextlib.suppress(OSError):
                     group.rmdir()
         base.rmdir()
+
+
+# -- CPU share -----------------------------------------------------------------------------------------
+
+
+def cpu_share(memory_mb: int, host_cpus: int | None = None) -> float:
+    """The vCPUs Lambda gives `memory_mb` (MemorySize / 1,769 MB, at most 6), capped at `host_cpus`."""
+    share = min(memory_mb / limits.MEMORY_MB_PER_VCPU, float(limits.MAX_VCPUS))
+    return min(share, float(host_cpus)) if host_cpus is not None else share
+
+
+def host_cpus() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cfs_quota_us(memory_mb: int, cpus: int) -> int:
+    """The CFS quota per CFS_PERIOD_US giving a worker of `memory_mb` its CPU share on `cpus` cores."""
+    return max(CFS_MIN_QUOTA_US, round(CFS_PERIOD_US * cpu_share(memory_mb, cpus)))
+
+
+@dataclass(frozen=True)
+class CpuEnforcement:
+    """How this machine gives a worker Lambda's CPU share, or why it cannot."""
+
+    kind: str  # "cgroup-v1" | "cgroup-v2" | "none"
+    base: Path | None = None  # cgroup-v1: the folder holding this process's worker cpu cgroups
+    reason: str = ""  # kind "none": why not
+    cpus: int = 1  # this machine's cores: no share above them
+
+    @property
+    def enforced(self) -> bool:
+        return self.kind != "none"
+
+    def describe(self) -> str:
+        if not self.enforced:
+            return f"CPU share not emulated: {self.reason}"
+        where = f" under {self.base}" if self.base is not None else " in each worker's memory cgroup"
+        return (
+            f"{self.kind} CPU quota per worker = MemorySize / {limits.MEMORY_MB_PER_VCPU} MB of a vCPU "
+            f"(period {CFS_PERIOD_US // 1000} ms; at most {min(limits.MAX_VCPUS, self.cpus)} vCPUs here)"
+            f"{where}"
+        )
+
+
+class CpuLimit:
+    """The CPU quota of one worker process: `preexec` joins its cpu cgroup (v1; on v2 the memory cgroup
+    the worker joins holds the quota), `applied` says whether a quota is in force, `release` cleans up."""
+
+    def __init__(self, enforcement: CpuEnforcement, memory_mb: int, memory_group: Path | None) -> None:
+        self.enforcement = enforcement
+        self.memory_mb = memory_mb
+        self.problem = ""
+        self._group: Path | None = None
+        self._applied = False
+        quota = f"{cfs_quota_us(memory_mb, enforcement.cpus)}"
+        if enforcement.kind == "cgroup-v1" and enforcement.base is not None:
+            self._group = enforcement.base / f"w{next(_COUNTER)}"
+            try:
+                self._group.mkdir()
+                _LIVE_GROUPS.add(self._group)
+                (self._group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+                (self._group / "cpu.cfs_quota_us").write_text(quota)
+                self._applied = True
+            except OSError as exc:
+                self.problem = f"cannot set the quota in {self._group}: {exc.strerror or exc}"
+                self.release()
+        elif enforcement.kind == "cgroup-v2":
+            if memory_group is None:
+                self.problem = "the worker has no cgroup to hold a quota (its memory is watched by RSS)"
+            else:
+                try:
+                    (memory_group / "cpu.max").write_text(f"{quota} {CFS_PERIOD_US}")
+                    self._applied = True
+                except OSError as exc:
+                    self.problem = f"cannot write {memory_group / 'cpu.max'}: {exc.strerror or exc}"
+
+    @property
+    def applied(self) -> bool:
+        return self._applied
+
+    @property
+    def share(self) -> float:
+        """The vCPUs the worker may use (its quota), or 0 when none is applied."""
+        return cpu_share(self.memory_mb, self.enforcement.cpus) if self._applied else 0.0
+
+    def preexec(self) -> Callable[[], None] | None:
+        """The function a child runs between fork and exec to join the cpu cgroup (None when there is
+        nothing to join). Three system calls, as MemoryLimit.preexec."""
+        if self._group is None or not self._applied:
+            return None
+        return _joiner(str(self._group / "cgroup.procs"))
+
+    def release(self) -> None:
+        """Remove the worker's cpu cgroup (after the worker was reaped)."""
+        if self._group is not None:
+            _remove_group(self._group)
+            self._group = None
+
+
+def preexec_all(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
+    """One preexec function running the given ones in order (None when there are none)."""
+    present = [step for step in steps if step is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    def run() -> None:
+        for step in present:
+            step()
+
+    return run
+
+
+_CPU_DETECTED: dict[Path, CpuEnforcement] = {}
+
+
+def detect_cpu_enforcement(root: Path = CGROUP_ROOT) -> CpuEnforcement:
+    """How workers get their CPU share here (decided once per root): a writable cgroup v1 `cpu` controller
+    under `root`, else the cgroup v2 `cpu` controller beside the v2 memory cgroups, else "none" with why."""
+    with _DETECT_LOCK:
+        known = _CPU_DETECTED.get(root)
+    if known is not None:
+        return known
+    cpus = host_cpus()
+    v1 = _try_cpu_v1(root, cpus)
+    found: CpuEnforcement | str = v1 if isinstance(v1, CpuEnforcement) else _try_cpu_v2(root, cpus)
+    if isinstance(found, str):
+        found = CpuEnforcement("none", reason=f"{v1}; {found}", cpus=cpus)
+    with _DETECT_LOCK:
+        return _CPU_DETECTED.setdefault(root, found)
+
+
+def _try_cpu_v1(root: Path, cpus: int) -> CpuEnforcement | str:
+    """A cgroup v1 cpu enforcement, or why not."""
+    mount = root / "cpu"
+    own = _own_cgroup("cpu")
+    if own is None or not (mount / "cpu.cfs_quota_us").is_file():
+        return f"no cgroup v1 cpu controller at {mount}"
+    base = mount / own.lstrip("/") / f"sls-deploy-{os.getpid()}"
+
+    def probe(group: Path) -> None:
+        if not (group / "cpu.cfs_quota_us").is_file():  # a plain folder: not a cgroup file system
+            raise OSError(f"{group} is not a cgroup (no cpu.cfs_quota_us)")
+        (group / "cpu.cfs_quota_us").write_text(str(CFS_PERIOD_US))
+
+    if _prepare_base(base, probe=probe) is None:
+        return f"cannot create a cpu cgroup with a quota under {base.parent} (not writable here)"
+    return CpuEnforcement("cgroup-v1", base, cpus=cpus)
+
+
+def _try_cpu_v2(root: Path, cpus: int) -> CpuEnforcement | str:
+    """The cgroup v2 cpu controller in the v2 memory cgroups' folder, or why not."""
+    memory = detect_memory_enforcement()
+    if memory.kind != "cgroup-v2" or memory.base is None or not memory.base.is_relative_to(root):
+        return f"no cgroup v2 memory cgroup per worker under {root} to hold a cpu.max"
+    try:
+        if "cpu" not in (memory.base.parent / "cgroup.subtree_control").read_text().split():
+            return f"the cgroup v2 cpu controller is not delegated to {memory.base.parent}"
+        (memory.base / "cgroup.subtree_control").write_text("+cpu")
+        probe = memory.base / "probe-cpu"
+        probe.mkdir(exist_ok=True)
+        try:
+            (probe / "cpu.max").write_text(f"{CFS_PERIOD_US} {CFS_PERIOD_US}")
+        finally:
+            probe.rmdir()
+    except OSError as exc:
+        return f"cannot enable the cgroup v2 cpu controller in {memory.base}: {exc.strerror or exc}"
+    return CpuEnforcement("cgroup-v2", None, cpus=cpus)
 
 
 # -- RSS watchdog --------------------------------------------------------------------------------------

@@ -50,7 +50,16 @@ from ... import limits
 from ...errors import InvocationError
 from ..base import Report
 from .runtime_api import Invocation, RuntimeApi, error_payload
-from .sandbox import MemoryEnforcement, MemoryLimit, detect_memory_enforcement, release_all, status_kb
+from .sandbox import (
+    CpuEnforcement,
+    CpuLimit,
+    MemoryEnforcement,
+    MemoryLimit,
+    detect_memory_enforcement,
+    preexec_all,
+    release_all,
+    status_kb,
+)
 
 ACCOUNT_ID = "000000000000"  # a local "account" for ARNs the function may parse
 # The caller's variables passed through to the function: credentials and endpoints (a real Lambda gets its
@@ -173,16 +182,16 @@ def lambda_environment(
 
 
 # Part of BOOTSTRAP: a runtime that exits by itself (its Runtime API vanished: the server was killed without
-# stopping its workers) leaves its memory cgroup and removes it, and its server's folder once empty, so a
-# hard-killed server leaves no empty cgroup folders behind (sandbox.py creates them).
+# stopping its workers) leaves its memory cgroup (and its cgroup v1 cpu cgroup) and removes it, and its
+# server's folder once empty, so a hard-killed server leaves no empty cgroup folders behind (sandbox.py
+# creates them).
 LEAVE_CGROUP = """
 import atexit, os
-def _leave_cgroup():
+def _leave(controller, roots):
     try:
         path = next(l.split(":", 2)[2].strip() for l in open("/proc/self/cgroup")
-                    if "memory" in l.split(":")[1].split(",") or l.split(":")[1] == "")
-        group = next(root + path for root in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")
-                     if os.path.isdir(root + path))
+                    if controller in l.split(":")[1].split(",") or l.split(":")[1] == "")
+        group = next(root + path for root in roots if os.path.isdir(root + path))
         owner = os.path.dirname(group)
         if not os.path.basename(owner).startswith("sls-deploy-"):
             return
@@ -198,7 +207,10 @@ def _leave_cgroup():
             os.rmdir(owner)
     except (OSError, StopIteration, IndexError):
         pass
-atexit.register(_leave_cgroup)
+def _leave_cgroups():
+    _leave("memory", ("/sys/fs/cgroup/memory", "/sys/fs/cgroup"))
+    _leave("cpu", ("/sys/fs/cgroup/cpu",))
+atexit.register(_leave_cgroups)
 """
 # How the worker starts awslambdaric: `python -m awslambdaric HANDLER`, as Lambda's bootstrap does, except
 # that the runtime waits for events on its main thread. On python3.12+ awslambdaric polls GET /next from a
@@ -296,15 +308,22 @@ def _exit_text(returncode: int) -> str:
 class Worker:
     """One warm-able awslambdaric process and its Runtime API. Use as a context manager, or call stop().
 
-    `memory` picks how its memory limit is enforced (default: what this machine offers, see sandbox.py).
+    `memory` picks how its memory limit is enforced (default: what this machine offers, see sandbox.py);
+    `cpu`, how it gets Lambda's CPU share of its MemorySize (default None: not throttled).
     """
 
     def __init__(
-        self, spec: WorkerSpec, tcp_nodelay: bool = True, memory: MemoryEnforcement | None = None
+        self,
+        spec: WorkerSpec,
+        tcp_nodelay: bool = True,
+        memory: MemoryEnforcement | None = None,
+        cpu: CpuEnforcement | None = None,
     ) -> None:
         self.spec = spec
         self._tcp_nodelay = tcp_nodelay
         self._memory = memory
+        self._cpu = cpu
+        self._cpu_limit: CpuLimit | None = None
         self._api: RuntimeApi | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._logs: _LogPipe | None = None
@@ -333,6 +352,7 @@ class Worker:
             )
         api = RuntimeApi(tcp_nodelay=self._tcp_nodelay)
         limit = MemoryLimit(self._memory or detect_memory_enforcement(), spec.memory_mb)
+        cpu = CpuLimit(self._cpu, spec.memory_mb, limit.group) if self._cpu is not None else None
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         env = lambda_environment(spec, api.address, stream)
         # -S: the interpreter's own site-packages stay out of sys.path, as on Lambda only the function, its
@@ -348,18 +368,21 @@ class Worker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=limit.preexec(),  # joins the memory cgroup between fork and exec
+                # joins the memory (and cpu) cgroup between fork and exec
+                preexec_fn=preexec_all(limit.preexec(), cpu.preexec() if cpu is not None else None),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             api.close()
             limit.release()
+            if cpu is not None:
+                cpu.release()
             raise InvocationError(
                 f"cannot start the worker {spec.interpreter}: {exc}",
                 "set SLS_DEPLOY_PYTHON to a python" + spec.python_version + " interpreter",
             ) from exc
         limit.attach(proc.pid)
         assert proc.stdout is not None
-        self._api, self._proc, self._limit = api, proc, limit
+        self._api, self._proc, self._limit, self._cpu_limit = api, proc, limit, cpu
         self._logs = _LogPipe(proc.stdout, proc.stdout.fileno())
         with contextlib.suppress(OSError):  # kept open: one pread per invocation reads VmHWM
             self._status_fd = os.open(f"/proc/{proc.pid}/status", os.O_RDONLY)
@@ -394,6 +417,8 @@ class Worker:
                 self._proc.returncode = -signal.SIGKILL
         finally:
             self._limit.release()
+            if self._cpu_limit is not None:
+                self._cpu_limit.release()
 
     @property
     def alive(self) -> bool:
@@ -411,6 +436,20 @@ class Worker:
     def memory_mechanism(self) -> str | None:
         """How this worker's memory limit is enforced ("cgroup-v1", "cgroup-v2", "rss-watchdog")."""
         return self._limit.mechanism if self._limit is not None else None
+
+    @property
+    def cpu_share(self) -> float:
+        """The vCPUs this worker is held to (its MemorySize's share of Lambda's), 0.0 when not throttled."""
+        return self._cpu_limit.share if self._cpu_limit is not None else 0.0
+
+    @property
+    def cpu_problem(self) -> str:
+        """Why a CPU share that was asked for is not in force ("" when it is, or was not asked for)."""
+        if self._cpu is None:
+            return ""
+        if not self._cpu.enforced:
+            return self._cpu.describe()
+        return self._cpu_limit.problem if self._cpu_limit is not None else ""
 
     def _kill(self, sig: int = signal.SIGKILL) -> None:
         if self._proc is not None and self._proc.returncode is None:

@@ -1,0 +1,257 @@
+"""`sls-deploy cost`: what a deployed model costs to serve, from its metrics or a fresh measurement.
+
+Reads the function's durations, cold-start rate and INIT duration from the target's metrics over a period;
+when it has none, invokes it `count` times (measure.py). Prices them with cost.py at the deployed memory and
+architecture — or at another memory/architecture, scaled and said so. Side effects: reads metrics, and
+invokes the function when there are no metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import limits
+from ..errors import ConfigError, NotDeployedError
+from ..targets.base import MetricsResult, Target, VersionInfo
+from .alarms import alarm_rules
+from .cost import BreakEven, CostBreakdown, CostEstimate, break_even, cost_per_million, monthly_cost
+from .measure import Measurement, measure_invocations
+from .prices import INIT_BILLING, PriceTable, prices_for
+
+if TYPE_CHECKING:
+    from ..config import ProjectConfig
+
+# Without metrics a short burst of invocations says nothing about how often traffic finds no warm
+# environment; AWS reports cold starts in under 1 % of invocations of production workloads.
+ASSUMED_COLD_START_RATE = 0.01
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """The cost of serving one function, with where each figure came from."""
+
+    target: str
+    name: str
+    arch: str  # the architecture priced (deployed unless asked otherwise)
+    memory_mb: int
+    deployed_arch: str
+    deployed_memory_mb: int
+    source: str  # "metrics" or "measured"
+    basis: str  # e.g. "metrics over 24 h: 1,234 invocations, 3 cold starts"
+    billed_ms: float  # per invocation, as priced
+    cold_start_rate: float
+    init_ms: float
+    prices: PriceTable
+    per_million: CostBreakdown
+    month: CostEstimate
+    break_even: BreakEven | None
+    notes: tuple[str, ...] = ()
+    measurement: Measurement | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "name": self.name,
+            "arch": self.arch,
+            "memory_mb": self.memory_mb,
+            "deployed_arch": self.deployed_arch,
+            "deployed_memory_mb": self.deployed_memory_mb,
+            "source": self.source,
+            "basis": self.basis,
+            "billed_ms": round(self.billed_ms, 3),
+            "cold_start_rate": self.cold_start_rate,
+            "init_ms": round(self.init_ms, 3),
+            "prices": {
+                "region": self.prices.region,
+                "taken": self.prices.taken,
+                "source": self.prices.source,
+            },
+            "per_million": self.per_million.to_json(),
+            "month": self.month.to_json(),
+            "break_even": None if self.break_even is None else self.break_even.to_json(),
+            "notes": list(self.notes),
+            "measurement": None if self.measurement is None else self.measurement.to_json(),
+        }
+
+
+def live_version(target: Target, name: str) -> tuple[VersionInfo, int]:
+    """The version `live` sends (most of) its traffic to, and how many versions it routes to (2 in a canary)."""
+    listing = target.versions(name)
+    live = next((alias for alias in listing.aliases if alias.alias == "live"), None)
+    if live is None:
+        raise NotDeployedError(f"{name} has no alias live", f"deploy it with `sls-deploy push --name {name}`")
+    info = next((v for v in listing.versions if v.version == live.version), None)
+    if info is None:
+        raise NotDeployedError(
+            f"{name}: live points at version {live.version}, which is not listed",
+            "redeploy it with `sls-deploy push`",
+        )
+    return info, 1 if live.extra_version is None else 2
+
+
+def target_region(config: ProjectConfig, target: Target) -> str:
+    """The region a target's functions run in: the aws target's connection's (it may come from the AWS
+    configuration rather than the project's), else the configured or emulated region."""
+    region = getattr(getattr(target, "aws", None), "region", "")
+    return region if isinstance(region, str) and region else config.emulated_region
+
+
+def cpu_share(memory_mb: float) -> float:
+    """Lambda's CPU allocation relative to one vCPU: proportional to memory up to 1,769 MB."""
+    return min(memory_mb, limits.MEMORY_MB_PER_VCPU) / limits.MEMORY_MB_PER_VCPU
+
+
+def scaled_ms(ms: float, from_mb: float, to_mb: float) -> float:
+    """A single-threaded duration at `to_mb`, measured at `from_mb`: CPU time scales with the CPU share."""
+    return ms * cpu_share(from_mb) / cpu_share(to_mb)
+
+
+def _from_metrics(metrics: MetricsResult) -> tuple[float, float, float, str, list[str]]:
+    average = metrics.duration_ms.average or 0.0
+    rate = metrics.cold_starts / metrics.invocations
+    init = metrics.init_duration_ms.average or 0.0
+    hours = (metrics.end - metrics.start) / 3600
+    basis = (
+        f"metrics of the last {hours:.3g} h: invocations {metrics.invocations:,}, "
+        f"cold starts {metrics.cold_starts:,}, average duration {average:.2f} ms"
+    )
+    notes = ["billed duration: the average duration + 0.5 ms (each invocation is rounded up to the next ms)"]
+    if rate > 0 and init == 0.0:
+        notes.append("no INIT durations were recorded: the INIT phase is not included")
+    return average + 0.5, rate, init, basis, notes
+
+
+def _from_measurement(measurement: Measurement) -> tuple[float, float, str, list[str]]:
+    trimmed = measurement.trimmed()
+    basis = (
+        f"measured now: {measurement.count} invocations of {measurement.name}:{measurement.qualifier}, "
+        f"billed {trimmed.mean_billed_ms:.1f} ms on average without the fastest and slowest 20 % "
+        f"(p50 {measurement.p50_ms:.1f} ms, p90 {measurement.p90_ms:.1f} ms)"
+    )
+    notes = []
+    if measurement.cold_starts:
+        init = measurement.mean_init_ms
+    else:
+        init = 0.0
+        notes.append(
+            "no cold start was measured (warm environments were ready): the INIT phase is not included"
+        )
+    return trimmed.mean_billed_ms, init, basis, notes
+
+
+def estimate_cost(
+    config: ProjectConfig,
+    target: Target,
+    name: str,
+    *,
+    since: float,
+    requests: float,
+    memory_mb: int | None = None,
+    arch: str | None = None,
+    vs_hourly: float | None = None,
+    cold_start_rate: float | None = None,
+    payload: Callable[[], bytes],
+    count: int,
+    progress: Callable[[str], None] | None = None,
+    prices: PriceTable | None = None,
+) -> CostReport:
+    """The cost of serving `name` on `target`. `payload` is called only when a measurement is needed.
+    Cold-start rate: `cold_start_rate`, else the metrics', else ASSUMED_COLD_START_RATE.
+    Prices: `prices`, else the target's region's with the config file's `[prices]` applied."""
+    prices = prices or prices_for(target_region(config, target), config.prices)
+    deployed, routed_versions = live_version(target, name)
+    memory = memory_mb or deployed.memory
+    chosen_arch = arch or deployed.arch
+    problem = limits.function_setting_problem(chosen_arch, deployed.runtime, memory, deployed.timeout)
+    if problem is not None:
+        raise ConfigError(*problem)
+
+    if progress is not None:
+        progress(f"reading {name}'s metrics")
+    metrics = target.metrics(name, since)
+    measurement = None
+    observed: float | None = None
+    if metrics.invocations and metrics.duration_ms.count:
+        source = "metrics"
+        billed, observed, init, basis, notes = _from_metrics(metrics)
+    else:
+        source = "measured"
+        measurement = measure_invocations(target, name, payload(), count, progress=progress)
+        billed, init, basis, notes = _from_measurement(measurement)
+    if cold_start_rate is not None:
+        rate = cold_start_rate
+        notes.append(f"cold-start rate: {rate:.2%} as given")
+    elif observed is not None:
+        rate = observed
+        if target.name == "local":
+            notes.append(
+                "local target: every new process (each `sls-deploy invoke`) starts its own workers, so cold "
+                "starts are more frequent than behind `sls-deploy serve` or on Lambda; --cold-start-rate sets it"
+            )
+    else:
+        rate = ASSUMED_COLD_START_RATE
+        notes.append(
+            f"cold-start rate: {rate:.0%} assumed (a burst of invocations is not a traffic pattern; AWS "
+            "reports under 1 % in production); --cold-start-rate sets it"
+        )
+
+    if memory != deployed.memory:
+        billed = scaled_ms(billed, deployed.memory, memory)
+        init = scaled_ms(init, deployed.memory, memory)
+        notes.append(
+            f"{memory} MB: durations scaled from the deployed {deployed.memory} MB (CPU ∝ memory up to "
+            f"{limits.MEMORY_MB_PER_VCPU:,} MB, single-threaded) — not measured; `sls-deploy tune {name}` "
+            "measures each memory size"
+        )
+    if chosen_arch != deployed.arch:
+        notes.append(
+            f"{chosen_arch}: durations assumed equal to {deployed.arch}'s — not measured; "
+            f"`sls-deploy tune {name}` measures them"
+        )
+    if target.name == "local":
+        notes.append("local target: durations come from this machine's CPU, not Lambda's")
+    if prices.init_billed and init:
+        notes.append(INIT_BILLING)
+
+    per_million = cost_per_million(
+        prices, arch=chosen_arch, memory_mb=memory, billed_ms=billed, cold_start_rate=rate, init_ms=init
+    )
+    month = monthly_cost(
+        prices,
+        arch=chosen_arch,
+        memory_mb=memory,
+        billed_ms=billed,
+        requests_per_month=requests,
+        cold_start_rate=rate,
+        init_ms=init,
+        alarms=len(alarm_rules(config, deployed.timeout)),
+        dashboards=1,  # the project's dashboard (free while the account has at most prices.free_dashboards)
+        provisioned=config.provisioned,
+        snapstart=config.snapstart,
+        snapstart_versions=routed_versions,
+    )
+    point = None
+    if vs_hourly is not None:
+        per_request = month.per_request or per_million.total / 1e6
+        point = break_even(per_request, month.fixed, vs_hourly)
+    return CostReport(
+        target=target.name,
+        name=name,
+        arch=chosen_arch,
+        memory_mb=memory,
+        deployed_arch=deployed.arch,
+        deployed_memory_mb=deployed.memory,
+        source=source,
+        basis=basis,
+        billed_ms=billed,
+        cold_start_rate=rate,
+        init_ms=init,
+        prices=prices,
+        per_million=per_million,
+        month=month,
+        break_even=point,
+        notes=(*notes, *month.notes) + ((prices.note,) if prices.note else ()),
+        measurement=measurement,
+    )
