@@ -16,8 +16,8 @@ bench:
 	.venv/bin/python tests/bench/bench_invoke.py
 	.venv/bin/python tests/bench/bench_gateway.py
 	.venv/bin/python tests/bench/bench_telemetry.py
+	.venv/bin/python tests/bench/bench_drift.py
 	.venv/bin/python tests/bench/bench_compress.py
-	.venv/bin/python tests/bench/bench_gateway.py
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

@@ -4,7 +4,10 @@
   translated with aws-sam-translator (what CloudFormation runs server-side) before moto builds resources;
 - AWS::Lambda::Alias and AWS::Lambda::Url resources (moto's Lambda API has both, its CloudFormation does not),
   AWS::Lambda::Version's Description and `Version` attribute, and a layer version's ARN as its `Ref`;
-- outputs of a stack created or updated through a change set (moto only computes them on CreateStack).
+- outputs of a stack created or updated through a change set (moto only computes them on CreateStack);
+- AWS::CloudWatch::Alarm and AWS::CloudWatch::Dashboard (moto's CloudWatch API has both, its CloudFormation
+  does not), and the CodeDeploy resources of a deployment preference as resources that exist but do nothing
+  (moto has no CodeDeploy: traffic shifting and its rollback cannot be emulated).
 
 What stays moto's own: Lambda functions from S3 code, layer versions (named after their logical ID, not
 their LayerName), IAM roles, log groups, stack events, "no changes" change sets. Used as a context manager
@@ -21,6 +24,7 @@ import pytest
 from moto.awslambda.models import LambdaVersion, LayerVersion, lambda_backends
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 
 from sls_deploy.template.validate import translate_template
@@ -141,6 +145,142 @@ class EmulatedUrl(CloudFormationModel):
 
     def delete(self, account_id: str, region_name: str) -> None:
         pass  # goes with its function
+
+
+class _Named:
+    """Mixin: a resource known by its name, recreated on update (the API behind it overwrites by name).
+    Models must subclass CloudFormationModel directly: moto lists only its direct subclasses."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        return cls.create_from_cloudformation_json(  # type: ignore[attr-defined]
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+
+class EmulatedAlarm(_Named, CloudFormationModel):
+    __module__ = "moto.cloudwatch.models"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{self.name}"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: dict, account_id: str, region_name: str, **kwargs: Any
+    ) -> EmulatedAlarm:
+        props = cloudformation_json["Properties"]
+        cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=props["AlarmName"],
+            namespace=props.get("Namespace", ""),
+            metric_name=props.get("MetricName", ""),
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            period=int(props.get("Period", 60)),
+            threshold=float(props["Threshold"]),
+            statistic=props.get("Statistic", ""),
+            description=props.get("AlarmDescription", ""),
+            dimensions=list(props.get("Dimensions", [])),
+            alarm_actions=[],
+            extended_statistic=props.get("ExtendedStatistic"),
+            treat_missing_data=props.get("TreatMissingData"),
+        )
+        return cls(props["AlarmName"])
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+
+
+class EmulatedDashboard(_Named, CloudFormationModel):
+    __module__ = "moto.cloudwatch.models"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DashboardName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Dashboard"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: dict, account_id: str, region_name: str, **kwargs: Any
+    ) -> EmulatedDashboard:
+        props = cloudformation_json["Properties"]
+        cloudwatch_backends[account_id][region_name].put_dashboard(
+            props["DashboardName"], props["DashboardBody"]
+        )
+        return cls(props["DashboardName"])
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        cloudwatch_backends[account_id][region_name].delete_dashboards([self.name])
+
+
+def _inert(resource_type: str) -> type[CloudFormationModel]:
+    """A resource that exists in the stack and does nothing (CodeDeploy's, which moto does not have)."""
+
+    class Inert(_Named, CloudFormationModel):
+        __module__ = "moto.codedeploy.models"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return resource_type
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[override]
+            cls,
+            resource_name: str,
+            cloudformation_json: dict,
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> CloudFormationModel:
+            return cls(resource_name)
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            pass
+
+    Inert.__name__ = Inert.__qualname__ = "Emulated" + resource_type.rsplit("::", 1)[1]
+    return Inert
+
+
+CODEDEPLOY_RESOURCES = [
+    _inert(kind)
+    for kind in (
+        "AWS::CodeDeploy::Application",
+        "AWS::CodeDeploy::DeploymentGroup",
+        "AWS::CodeDeploy::DeploymentConfig",
+    )
+]
 
 
 def _version_attribute(self: LambdaVersion, attribute_name: str) -> str:

@@ -174,6 +174,21 @@ def build_options(func: Any) -> Any:
             default=None,
             help="Function URL without authentication (AuthType NONE). Default: AWS_IAM.",
         ),
+        click.option(
+            "--snapstart",
+            is_flag=True,
+            default=None,
+            help="SnapStart on published versions (aws): restores a snapshot instead of running init. "
+            "`sls-deploy cost` shows what it costs.",
+        ),
+        click.option(
+            "--provisioned",
+            type=click.IntRange(0),
+            default=None,
+            metavar="N",
+            help="Keep N execution environments initialized on `live` (aws provisioned concurrency, billed "
+            "while idle). 0: none.",
+        ),
         compress_options,
         target_option,
         json_option,
@@ -654,6 +669,329 @@ def metrics(ctx: click.Context, name: str, since: float, as_json: bool) -> None:
 
     result = open_target(_config(ctx)).metrics(name, since)
     _render(result, as_json, out.print_metrics)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@since_option("1h")
+@target_option
+@json_option
+@click.pass_context
+def drift(ctx: click.Context, name: str, since: float, as_json: bool) -> None:
+    """Show how far NAME's inputs and predictions since --since have drifted from the push-time baseline
+    (the --sample rows): PSI per feature, highest first, and a verdict (< 0.1 stable, 0.1–0.25 moderate,
+    above: significant). Sums the "drift window" lines the function logs every `drift_every` rows or
+    `drift_seconds` seconds of traffic, for the model version `live` serves.
+
+    \b
+    Examples:
+      sls-deploy drift digits
+      sls-deploy drift digits --since 1d --json
+    """
+    from .monitor.drift import drift_report
+    from .pipeline import open_target
+
+    config = _config(ctx)
+    report = drift_report(open_target(config), name, since, build_dir=config.state_path / "build")
+    _render(report, as_json, out.print_drift)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option(
+    "--requests", type=click.FloatRange(min=0), default=1_000_000, show_default=True, help="Requests a month."
+)
+@click.option(
+    "--memory",
+    type=click.IntRange(limits.MIN_MEMORY_MB, limits.MAX_MEMORY_MB),
+    default=None,
+    help="Price this memory size (MB) instead of the deployed one; durations are scaled, not measured.",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(limits.SUPPORTED_ARCHITECTURES),
+    default=None,
+    help="Price this architecture instead of the deployed one; durations are assumed equal.",
+)
+@click.option(
+    "--vs-hourly",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="USD per hour of an always-on server: show the volume below which Lambda is cheaper.",
+)
+@click.option(
+    "--cold-start-rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of invocations that are cold starts, 0-1 [default: the metrics'; 0.01 without metrics].",
+)
+@since_option("24h")
+@click.option(
+    "--payload",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=None,
+    help="Request to measure with when there are no metrics [default: one generated row of the inputs].",
+)
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Invocations to measure.",
+)
+@target_option
+@json_option
+@click.pass_context
+def cost(
+    ctx: click.Context,
+    name: str,
+    requests: float,
+    memory: int | None,
+    arch: str | None,
+    vs_hourly: float | None,
+    cold_start_rate: float | None,
+    since: float,
+    payload: Path | None,
+    count: int,
+    as_json: bool,
+) -> None:
+    """What serving the function NAME costs on Lambda: per million requests and per month, split into
+    compute, requests, INIT (cold starts), CloudWatch metrics and alarms, and provisioned concurrency or
+    SnapStart when they are configured.
+
+    Durations, cold-start rate and INIT duration come from the function's metrics since --since; without
+    metrics the function is invoked --count times now. Prices: us-east-1 (or --region's) as checked on the
+    date shown; a [prices] table in the config file replaces them.
+
+    \b
+    Examples:
+      sls-deploy cost digits
+      sls-deploy cost digits --requests 50000000 --vs-hourly 0.0416
+      sls-deploy cost digits --arch arm64 --memory 2048 --json
+    """
+    from .monitor.estimate import estimate_cost
+    from .pipeline import open_target
+
+    config = _config(ctx)
+
+    def request() -> bytes:
+        return _measurement_request(config, name, payload)
+
+    with out.progress(not as_json) as step:
+        report = estimate_cost(
+            config,
+            open_target(config, step),
+            name,
+            since=since,
+            requests=requests,
+            memory_mb=memory,
+            arch=arch,
+            vs_hourly=vs_hourly,
+            cold_start_rate=cold_start_rate,
+            payload=request,
+            count=count,
+            progress=step,
+        )
+    _render(report, as_json, out.print_cost)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name", required=False)
+@target_option
+@json_option
+@click.pass_context
+def alarms(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Show the alarm states of NAME (default: every model): error rate and p99 duration of `live`, and
+    input drift. On aws CloudWatch's alarms; locally the same rules evaluated against the local metrics —
+    during a canary, over the canary version's invocations (an alarm there rolls `live` back).
+
+    \b
+    Examples:
+      sls-deploy alarms
+      sls-deploy alarms digits --target aws --json
+    """
+    from .pipeline import open_target
+
+    states = open_target(_config(ctx)).alarms(name)
+    if as_json:
+        out.print_json([state.to_json() for state in states])
+    else:
+        out.print_alarms(states)
+
+
+@main.command(context_settings=CONTEXT)
+@target_option
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """One row per deployed model: the version `live` serves (with a canary's share), invocations, errors,
+    p99 duration and cold starts in the last hour, the input-drift verdict, and firing alarms.
+
+    \b
+    Examples:
+      sls-deploy status
+      sls-deploy status --target aws --json
+    """
+    from .monitor.status import project_status
+    from .pipeline import open_target
+
+    with out.progress(not as_json) as step:
+        report = project_status(open_target(_config(ctx), step), progress=step)
+    _render(report, as_json, out.print_status)
+
+
+def _measurement_request(config: ProjectConfig, name: str, payload: Path | None) -> bytes:
+    """The request `cost` and `tune` measure with: --payload's file, else one generated row of the inputs of
+    the model last built for `name` in this project."""
+    from .monitor.measure import sample_request
+    from .package.model_layer import model_layer_dir
+
+    if payload is not None:
+        return _read_payload(None, payload)
+    return sample_request(model_layer_dir(config.state_path / "build" / name))
+
+
+def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of MB such as 128,512,1024") from None
+
+
+def _arch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    archs = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [a for a in archs if a not in limits.SUPPORTED_ARCHITECTURES]
+    if unknown or not archs:
+        raise click.BadParameter(f"use {', '.join(limits.SUPPORTED_ARCHITECTURES)} (comma-separated)")
+    return archs
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option(
+    "--memory",
+    "memories",
+    default="128,256,512,1024,1769,3008",
+    show_default=True,
+    callback=_int_list,
+    help="Memory sizes (MB) to try, comma-separated.",
+)
+@click.option(
+    "--arch",
+    "archs",
+    default="x86_64,arm64",
+    show_default=True,
+    callback=_arch_list,
+    help="Architectures; one this target cannot run here is projected from the one it runs (labelled).",
+)
+@click.option(
+    "--payload",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=None,
+    help="The request to tune with [default: one generated row of the model's inputs].",
+)
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Warm invocations per setting (after one cold start).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["cost", "speed", "balanced"]),
+    default="cost",
+    show_default=True,
+    help="cheapest, fastest, or Power Tuning's balance of normalised cost and duration (weight 0.5).",
+)
+@click.option(
+    "--cold-start-rate",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Share of invocations that start cold: each setting's measured INIT duration is billed for them.",
+)
+@click.option(
+    "--apply", "apply_choice", is_flag=True, help="Write the chosen memory and arch into the config file."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for tune-NAME.png/.html/.json [default: .sls-deploy/tune].",
+)
+@target_option
+@json_option
+@click.pass_context
+def tune(
+    ctx: click.Context,
+    name: str,
+    memories: list[int],
+    archs: list[str],
+    payload: Path | None,
+    count: int,
+    strategy: str,
+    cold_start_rate: float,
+    apply_choice: bool,
+    out_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Find the memory size and architecture that serve NAME cheapest (or fastest, or balanced), the way AWS
+    Lambda Power Tuning does: for each memory size a fresh environment of the `live` version at that size,
+    one cold start, then -n warm invocations; the fastest and slowest 20 % are discarded, the rest averaged
+    and priced per million invocations, with the setting's INIT duration billed for --cold-start-rate of
+    them. Writes a chart (PNG + HTML) and the figures (JSON).
+
+    The local target holds each worker to the memory size's CPU share (MemorySize / 1,769 MB of a vCPU, a
+    cgroup CPU quota); where it cannot, the figures are labelled estimates. The aws target publishes a
+    temporary version and alias per memory size and always deletes them (and restores $LATEST's memory),
+    also on errors and Ctrl-C. An architecture the target cannot run here is projected, labelled as such.
+
+    \b
+    Examples:
+      sls-deploy tune digits
+      sls-deploy tune digits --memory 128,512,1024,1769 -n 10 --strategy balanced
+      sls-deploy tune digits --payload examples/digits-request.json --apply
+      sls-deploy tune digits --target aws --arch x86_64 --json
+    """
+    from dataclasses import replace as replaced
+
+    from .config_edit import write_settings
+    from .monitor.chart import write_tune_files
+    from .monitor.estimate import target_region
+    from .monitor.prices import prices_for
+    from .monitor.tune import check_request, open_runner
+    from .monitor.tune import tune as run_tune
+    from .pipeline import open_target
+
+    check_request(memories, archs, count, strategy)
+    config = _config(ctx)
+    request = _measurement_request(config, name, payload)
+    with out.progress(not as_json) as step:
+        target = open_target(config, step)
+        result = run_tune(
+            open_runner(target, name),
+            name,
+            request,
+            prices=prices_for(target_region(config, target), config.prices),
+            memories=memories,
+            archs=archs,
+            count=count,
+            strategy=strategy,
+            progress=step,
+            cold_start_rate=cold_start_rate,
+        )
+        step("drawing the chart")
+        files = write_tune_files(result, out_dir or config.state_path / "tune")
+    result = replaced(result, files=tuple(str(path) for path in files))
+    if apply_choice:
+        chosen = result.chosen
+        written = write_settings(config.project_dir, {"memory": chosen.memory_mb, "arch": chosen.arch})
+        result = replaced(result, applied=str(written))
+    _render(result, as_json, out.print_tune)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

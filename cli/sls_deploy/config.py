@@ -11,10 +11,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from . import limits
 from .errors import ConfigError
+from .monitor.prices import override_problem
 
 ENV_PREFIX = "SLS_DEPLOY_"
 DEFAULT_EMULATED_REGION = "us-east-1"
@@ -42,6 +44,9 @@ class ProjectConfig:
     reserved_concurrency: int = 0  # Lambda's ReservedConcurrentExecutions; 0: not reserved
     keep_versions: int = 5  # versions kept per function (an alias's versions are always kept)
     port: int = 3001  # `sls-deploy serve`
+    # Hold workers to Lambda's CPU share of their MemorySize (a cgroup CPU quota: 1 vCPU per 1,769 MB). Off by
+    # default: faithful, but it slows local serving on a small machine; `tune` always turns it on.
+    emulate_cpu: bool = False
     # aws target
     stack_name: str = ""  # default: derived from the project name
     profile: str = ""  # AWS profile; default: boto3's credential chain
@@ -49,6 +54,19 @@ class ProjectConfig:
     compress: str = "none"  # none | auto | a method list, see `sls-deploy compress --help`
     min_agreement: float = 0.0  # 0: the default of the agreement metric chosen for the model's outputs
     max_slowdown: float = 1.05  # p50 latency allowed relative to the fp32 model
+    # monitoring
+    drift_every: int = 100  # a warm container reports input/prediction drift every this many rows …
+    drift_seconds: int = 60  # … or at most this many seconds after the last report
+    alarm_error_rate: float = 5.0  # % of invocations that fail, above which the errors alarm fires
+    alarm_p99_ms: int = 0  # p99 Duration above which the latency alarm fires; 0: 80 % of the timeout
+    alarm_drift_psi: float = 0.25  # InputDriftPSI above which the drift alarm fires ("significant" shift)
+    canary_minutes: int = 5  # how long a canary runs before all traffic moves (aws: CodeDeploy's interval)
+    canary_mode: str = "canary"  # canary: one step after canary_minutes; linear: +PCT every canary_minutes
+    # cold-start options (aws; their cost is shown by `sls-deploy cost`)
+    snapstart: bool = False  # SnapStart on published versions (python3.12+)
+    provisioned: int = 0  # provisioned concurrency on the alias `live`; 0: none
+    # the `[prices]` table: prices replacing the built-in ones (names: PriceTable in monitor/prices.py)
+    prices: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def state_path(self) -> Path:
@@ -88,10 +106,31 @@ class ProjectConfig:
             ("reserved_concurrency", 0, limits.MAX_RESERVED_CONCURRENCY),
             ("keep_versions", 1, 1000),
             ("port", 0, 65535),
+            ("drift_every", 1, 1_000_000),
+            ("drift_seconds", 1, 24 * 3600),
+            ("canary_minutes", 1, 24 * 60),
+            ("provisioned", 0, limits.MAX_RESERVED_CONCURRENCY),
+            ("alarm_p99_ms", 0, limits.MAX_TIMEOUT_S * 1000),
         ):
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ConfigError(f"{key} = {value} is out of range", f"set {key} between {low} and {high}")
+        if not 0.0 < self.alarm_error_rate <= 100.0 or self.alarm_drift_psi <= 0.0:
+            raise ConfigError(
+                f"alarm_error_rate = {self.alarm_error_rate} / alarm_drift_psi = {self.alarm_drift_psi} "
+                "is out of range",
+                "give alarm_error_rate as a percentage (0 < x ≤ 100) and alarm_drift_psi > 0 (e.g. 0.25)",
+            )
+        if self.canary_mode not in ("canary", "linear"):
+            raise ConfigError(
+                f"canary_mode = {self.canary_mode!r} is not a canary mode",
+                "use canary (one step after canary_minutes) or linear (+PCT every canary_minutes)",
+            )
+        if self.snapstart and self.provisioned:
+            raise ConfigError(
+                "snapstart and provisioned concurrency are both set",
+                "Lambda allows one of them per function version: drop --snapstart or --provisioned",
+            )
         if self.max_slowdown < 1.0:
             raise ConfigError(
                 f"max_slowdown = {self.max_slowdown} is below 1", "give a factor such as 1.05 (5 % slower)"
@@ -162,6 +201,21 @@ def _file_settings(project_dir: Path) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
+def _price_settings(value: Any, source: str) -> Mapping[str, Any]:
+    """The config file's `[prices]` table, each name and value checked against the price table's."""
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{source}: prices = {value!r} is not a table",
+            "write prices as a table: [prices] in sls-deploy.toml, [tool.sls-deploy.prices] in pyproject.toml",
+        )
+    table = {str(key).replace("-", "_"): item for key, item in value.items()}
+    for key, item in table.items():
+        problem = override_problem(key, item)
+        if problem is not None:
+            raise ConfigError(f"{source}: [prices] {problem}", "fix or remove it in the [prices] table")
+    return MappingProxyType(table)
+
+
 def load_config(
     project_dir: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -179,10 +233,10 @@ def load_config(
                 f"{file_name}: unknown setting {key!r}",
                 f"known settings: {', '.join(k for k in _FIELD_TYPES if k != 'project_dir')}",
             )
-        values[key] = _coerce(key, value, file_name)
+        values[key] = _price_settings(value, file_name) if key == "prices" else _coerce(key, value, file_name)
     for key in _FIELD_TYPES:
         env_key = ENV_PREFIX + key.upper()
-        if key != "project_dir" and env_key in env:
+        if key not in ("project_dir", "prices") and env_key in env:
             values[key] = _coerce(key, env[env_key], env_key)
     for key, value in (overrides or {}).items():
         if value is not None:

@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import SlsDeployError
 
 if TYPE_CHECKING:
+    from .monitor.drift import DriftReport
+    from .monitor.estimate import CostReport
+    from .monitor.status import StatusReport
+    from .monitor.tune import TuneResult
     from .pipeline import BuildResult, CompressResult, PushResult
     from .targets.base import (
+        AlarmState,
         AliasChange,
         AliasRouting,
         Deployment,
@@ -44,9 +50,9 @@ def mb(n: int | float) -> str:
 
 
 def print_error(error: SlsDeployError) -> None:
-    stderr.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(error.message)}", markup=True, highlight=False)
     if error.hint:
-        stderr.print(f"[bold]hint:[/] {error.hint}", markup=True, highlight=False)
+        stderr.print(f"[bold]hint:[/] {escape(error.hint)}", markup=True, highlight=False)
 
 
 def print_warning(text: str) -> None:
@@ -103,6 +109,13 @@ def print_build(result: BuildResult) -> None:
         f"checked on {smoke.rows} sample rows ({smoke.samples_source}): "
         f"load {smoke.load_ms:.1f} ms, run {smoke.run_ms:.2f} ms"
     )
+    if result.drift is not None:
+        drift = result.drift
+        stdout.print(
+            f"drift baseline {drift['baseline']}: {drift['features']} input features, prediction "
+            f"{drift['prediction'] or '–'}; reported every {drift['every']} rows or {drift['seconds']} s",
+            markup=False,
+        )
     stdout.print(f"template: {result.template_path}")
 
 
@@ -174,6 +187,10 @@ def print_push(result: PushResult) -> None:
     )
     if deployment.routing is not None and deployment.routing.extra_version is not None:
         stdout.print(f"  canary: {deployment.alias} → {routing_text(deployment.routing)}")
+        stdout.print(
+            "  an error-rate or p99-duration alarm on the new version rolls live back by itself "
+            f"(see: sls-deploy alarms {deployment.name})"
+        )
         stdout.print(
             f"  then: sls-deploy promote {deployment.name}   (or: sls-deploy rollback {deployment.name})"
         )
@@ -330,6 +347,211 @@ def print_metrics(result: MetricsResult) -> None:
     ):
         table.add_row(*_stats_row(name, stats))
     stdout.print(table)
+    if result.input_drift_psi is not None or result.prediction_drift_psi is not None:
+        stdout.print(
+            f"  drift (average PSI of the reports): inputs {_psi(result.input_drift_psi)} "
+            f"(highest {_psi(result.input_drift_psi_max)}), predictions {_psi(result.prediction_drift_psi)}"
+        )
+
+
+def _psi(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+_VERDICT_STYLE = {"stable": "green", "moderate": "yellow", "significant": "bold red"}
+
+
+def _verdict(text: str) -> str:
+    style = _VERDICT_STYLE.get(text)
+    return f"[{style}]{text}[/]" if style else text
+
+
+def print_drift(report: DriftReport, top: int = 10) -> None:
+    """The drift verdict, the overall PSIs and the `top` features with the highest PSI."""
+    if not report.windows:
+        stdout.print(report.message, markup=False)
+        return
+    start = datetime.fromtimestamp(report.start, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    end = datetime.fromtimestamp(report.end, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    stdout.print(
+        f"[bold]{escape(report.name)}[/] version {escape(report.version or '?')}, {start} – {end} UTC: "
+        f"{report.rows} rows in {report.windows} windows, baseline {report.baseline}"
+    )
+    output = f" ({escape(report.prediction_output)})" if report.prediction_output else ""
+    approximate = " (approximate)" if report.approximate else ""
+    stdout.print(
+        f"  drift: {_verdict(report.verdict)}{approximate} — inputs {_psi(report.input_psi)}, "
+        f"predictions{output} {_psi(report.prediction_psi)}  (PSI < 0.1 stable, ≤ 0.25 moderate, "
+        "above significant)"
+    )
+    if report.features:
+        table = Table(box=box.SIMPLE)
+        for column in ("feature", "psi", "verdict"):
+            table.add_column(column, justify="right" if column == "psi" else "left")
+        for feature, value, band in report.features[:top]:
+            table.add_row(escape(feature), f"{value:.3f}", _verdict(band))
+        stdout.print(table)
+        if len(report.features) > top:
+            stdout.print(f"  … {len(report.features) - top} more features (--json lists all)")
+    for note in report.notes:
+        stdout.print(f"  note: {note}", markup=False)
+
+
+_STATE_STYLE = {"OK": "green", "ALARM": "bold red", "INSUFFICIENT_DATA": "yellow"}
+
+
+def print_alarms(states: list[AlarmState]) -> None:
+    if not states:
+        stdout.print("no alarms: nothing is deployed")
+        return
+    table = Table(box=box.SIMPLE)
+    for column in ("model", "alarm", "state", "value", "threshold", "reason"):
+        table.add_column(column, justify="right" if column in ("value", "threshold") else "left")
+    for alarm in states:
+        style = _STATE_STYLE.get(alarm.state, "")
+        table.add_row(
+            alarm.model,
+            alarm.rule + (f" (v{alarm.version})" if alarm.version else ""),
+            f"[{style}]{alarm.state}[/]" if style else alarm.state,
+            "–" if alarm.value is None else f"{alarm.value:.3g}",
+            f"{alarm.threshold:g}",
+            alarm.reason,
+        )
+    stdout.print(table)
+
+
+def print_status(report: StatusReport) -> None:
+    start = datetime.fromtimestamp(report.start, UTC).strftime("%H:%M")
+    end = datetime.fromtimestamp(report.end, UTC).strftime("%H:%M")
+    stdout.print(f"[bold]{report.target} target[/], {start} – {end} UTC")
+    if not report.models:
+        stdout.print("nothing is deployed: `sls-deploy push MODEL`")
+        return
+    table = Table(box=box.SIMPLE)
+    columns = ("model", "live", "invocations", "errors", "p99 ms", "cold starts", "drift", "alarms")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("invocations", "errors", "p99 ms") else "left")
+    for model in report.models:
+        firing = model.firing
+        alarms = ", ".join(a.rule for a in firing) if firing else "ok"
+        drift = (
+            model.drift if model.input_drift_psi is None else f"{model.drift} ({model.input_drift_psi:.2f})"
+        )
+        table.add_row(
+            model.name,
+            routing_text(model.routing, short=True) if model.routing else model.version,
+            str(model.invocations),
+            str(model.errors),
+            "–" if model.p99_ms is None else f"{model.p99_ms:.1f}",
+            str(model.cold_starts),
+            drift,
+            f"[bold red]{alarms}[/]" if firing else f"[green]{alarms}[/]",
+        )
+    stdout.print(table)
+
+
+def usd(value: float) -> str:
+    """Dollars with cents; four decimals under a dollar; amounts under $0.0001 in scientific notation."""
+    if abs(value) >= 1 or value == 0:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if abs(value) >= 0.0001 else f"${value:.2e}"
+
+
+def print_cost(report: CostReport) -> None:
+    month, million = report.month, report.per_million
+    deployed = (report.arch, report.memory_mb) == (report.deployed_arch, report.deployed_memory_mb)
+    setting = f"{report.arch}, {report.memory_mb} MB" + (" (deployed)" if deployed else " (not deployed)")
+    stdout.print(f"[bold]{report.name}[/] on the {report.target} target — {setting}")
+    stdout.print(f"  {report.basis}", markup=False)
+    init = f", INIT {report.init_ms:.0f} ms" if report.init_ms else ""
+    stdout.print(
+        f"  priced at {report.billed_ms:.1f} ms billed per invocation, "
+        f"cold starts {report.cold_start_rate:.2%}{init}"
+    )
+    table = Table(box=box.SIMPLE)
+    table.add_column("USD")
+    table.add_column("per 1M requests", justify="right")
+    table.add_column(f"per month ({month.requests_per_month:,.0f} req)", justify="right")
+    rows = [
+        ("compute", usd(million.compute), usd(month.compute)),
+        ("requests", usd(million.requests), usd(month.requests)),
+        ("INIT (cold starts)", usd(million.init), usd(month.init)),
+        ("CloudWatch metrics", "", usd(month.metrics)),
+        ("CloudWatch alarms + dashboard", "", usd(month.alarms)),
+    ]
+    if month.provisioned:
+        rows.append(("provisioned concurrency", "", usd(month.provisioned)))
+    if month.snapstart:
+        rows.append(("SnapStart cache + restores", "", usd(month.snapstart)))
+    for row in rows:
+        table.add_row(*row)
+    table.add_row("[bold]total[/]", usd(million.total), f"[bold]{usd(month.total)}[/]")
+    stdout.print(table)
+    stdout.print(f"  the month's total per million requests, fixed costs included: {usd(month.per_million)}")
+    if report.break_even is not None:
+        stdout.print(f"  {report.break_even.summary()}", markup=False)
+    prices = report.prices
+    stdout.print(f"  prices: {prices.region}, checked {prices.taken} ({prices.source})", markup=False)
+    for note in report.notes:
+        stdout.print(f"  [dim]note: {note}[/]", highlight=False)
+
+
+def print_tune(result: TuneResult) -> None:
+    """The settings tried (one row each), the choice, the files written and how to deploy the choice."""
+    table = Table(
+        title=f"{result.name} on the {result.target} target: {result.count} warm invocations per setting "
+        f"after a cold start, fastest/slowest 20 % discarded; durations in ms",
+        box=box.SIMPLE,
+        padding=(0, 1, 0, 0),
+    )
+    columns = ("MB", "arch", "source", "p50", "p90", "billed", "init", "USD/1M", "verdict")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("arch", "source", "verdict") else "right")
+    for row in result.rows:
+        style = "bold green" if "chosen" in row.verdicts else ("red" if not row.ok else "")
+        table.add_row(
+            str(row.memory_mb),
+            row.arch,
+            row.source,
+            "" if row.p50_ms is None else f"{row.p50_ms:.2f}",
+            "" if row.p90_ms is None else f"{row.p90_ms:.2f}",
+            "" if row.billed_mean_ms is None else f"{row.billed_mean_ms:.1f}",
+            "" if row.init_ms is None else f"{row.init_ms:.0f}",
+            "" if row.cost is None else f"{row.cost.total:.4f}",
+            " ".join(row.verdicts),
+            style=style,
+        )
+    stdout.print(table)
+    for row in result.rows:
+        if not row.ok:
+            stdout.print(f"  {row.label} failed: {row.note}", markup=False)
+    chosen = result.chosen
+    stdout.print(
+        f"chosen: [bold]{chosen.memory_mb} MB {chosen.arch}[/] ({chosen.source}) — "
+        f"{usd(chosen.cost.total) if chosen.cost else '?'} per million invocations"
+    )
+    stdout.print(f"  CPU: {result.cpu}", markup=False)
+    stdout.print(
+        f"  USD/1M: the trimmed average billed ms of the warm invocations, plus INIT for "
+        f"{result.cold_start_rate:.1%} of them (cold starts); prices {result.prices}",
+        markup=False,
+    )
+    for note in result.notes:
+        stdout.print(f"  [dim]note: {escape(note)}[/]")
+    for path in result.files:
+        stdout.print(f"  wrote {path}", markup=False)
+    if result.applied:
+        stdout.print(
+            f'  set memory = {chosen.memory_mb} and arch = "{chosen.arch}" in {result.applied}; deploy it with '
+            f"`sls-deploy push MODEL --name {result.name}` (every model the project pushes gets these settings)",
+            markup=False,
+        )
+    else:
+        stdout.print(
+            f"  to use it: `sls-deploy tune {result.name} ... --apply`, or push with --memory {chosen.memory_mb} "
+            f"--arch {chosen.arch}",
+            markup=False,
+        )
 
 
 def print_stored(stored: StoredObject) -> None:
@@ -364,6 +586,6 @@ def print_serve(info: GatewayInfo) -> None:
     )
     stdout.print(
         f"workers: started on demand, exit after {info.idle_seconds} s idle; memory: "
-        f"{info.memory_enforcement}. Ctrl-C stops the server and its workers.",
+        f"{info.memory_enforcement}; CPU: {info.cpu_enforcement}. Ctrl-C stops the server and its workers.",
         markup=False,
     )

@@ -26,12 +26,19 @@ from .fsutil import atomic_write_text, link_or_copy
 from .model.convert import convert_to_onnx, needs_conversion
 from .model.onnx_model import ModelInfo, inspect_model, single_file_model
 from .model.samples import Samples, generate_samples, load_samples
+from .monitor.baseline import DriftBaseline, compute_baseline
 from .package.artifacts import Artifact
 from .package.budget import BudgetReport, check_budget
 from .package.function_code import build_function_code
-from .package.model_layer import build_model_layer, model_layer_dir, write_model_dir
+from .package.model_layer import (
+    model_layer_dir,
+    write_drift_baseline,
+    write_model_dir,
+    zip_model_layer,
+)
 from .package.runtime_layer import build_runtime_layer, host_layer_arch
 from .targets.base import Deployment, DeployPlan, FunctionBuild, Planner, Target
+from .template.monitoring import CanarySpec
 from .template.project import write_project_template
 from .template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
 
@@ -72,6 +79,7 @@ class BuildResult:
     local_python: str  # interpreter the local target runs this function with
     warnings: tuple[str, ...] = ()
     compression: dict[str, Any] | None = None  # the compression report (None: --compress none)
+    drift: dict[str, Any] | None = None  # the drift baseline's summary (None: nothing to watch)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +97,7 @@ class BuildResult:
             "local_python": self.local_python,
             "warnings": list(self.warnings),
             "compression": self.compression,
+            "drift": self.drift,
         }
 
 
@@ -115,6 +124,23 @@ class PushResult:
         return data
 
 
+def canary_spec(config: ProjectConfig, canary_percent: float | None) -> CanarySpec | None:
+    """The canary a push with `canary_percent` renders into the template (None: no canary)."""
+    if canary_percent is None:
+        return None
+    if not 0.0 < canary_percent < 100.0:
+        raise ConfigError(
+            f"a canary of {canary_percent:g} % is not between 0 and 100",
+            "give the new version's share of traffic, e.g. --canary 10",
+        )
+    if config.target == "aws" and not float(canary_percent).is_integer():
+        raise ConfigError(
+            f"a canary of {canary_percent:g} % is not a whole percentage",
+            "CodeDeploy shifts whole percentages: give e.g. --canary 10",
+        )
+    return CanarySpec(max(1, round(canary_percent)), config.canary_minutes, config.canary_mode)
+
+
 def check_name(name: str) -> str:
     if not limits.MODEL_NAME_RE.fullmatch(name):
         raise ConfigError(f"model name {name!r} cannot name a Lambda function", limits.MODEL_NAME_HINT)
@@ -126,7 +152,8 @@ def default_name(model_path: Path) -> str:
     return stem if stem[0].isalpha() else f"m-{stem}"
 
 
-def _smoke_check(model_dir: Path, samples: Samples, memory: int) -> SmokeCheck:
+def _smoke_check(model_dir: Path, samples: Samples, memory: int) -> tuple[SmokeCheck, dict[str, np.ndarray]]:
+    """The check, and the model's outputs on the samples (output name → array) for the drift baseline."""
     import time
 
     from sls_inference.loader import ModelLoadError, load_model
@@ -145,13 +172,27 @@ def _smoke_check(model_dir: Path, samples: Samples, memory: int) -> SmokeCheck:
         ) from exc
     run_ms = (time.perf_counter() - started) * 1000.0
     shapes = {spec.name: list(np.shape(r)) for spec, r in zip(loaded.outputs, results, strict=True)}
-    return SmokeCheck(
+    check = SmokeCheck(
         rows=samples.rows,
         load_ms=loaded.load_ms,
         run_ms=run_ms,
         samples_source=samples.source,
         outputs=shapes,
     )
+    return check, {spec.name: np.asarray(r) for spec, r in zip(loaded.outputs, results, strict=True)}
+
+
+def _drift_baseline(
+    config: ProjectConfig, layer_dir: Path, intake: _Intake, predictions: dict[str, np.ndarray]
+) -> DriftBaseline | None:
+    """The drift baseline of the samples and the model's outputs on them, written into the model folder."""
+    info = intake.info
+    document = compute_baseline(intake.samples, info.inputs, info.outputs, predictions)
+    baseline = DriftBaseline(document, config.drift_every, config.drift_seconds)
+    if not baseline.watches_anything:
+        return None
+    write_drift_baseline(layer_dir, baseline.data, baseline.manifest_entry())
+    return baseline
 
 
 def _local_runtime(config: ProjectConfig) -> tuple[str, str, str, list[str]]:
@@ -221,7 +262,8 @@ def _intake(
     else:
         samples = generate_samples(info.inputs)
         warnings.append(
-            "no --sample given: the model was checked on random inputs, which say little about it"
+            "no --sample given: the model was checked on random inputs, which say little about it "
+            "(and its drift baseline is made from them)"
         )
     model_file = single_file_model(info, work_dir / name / "merged.onnx")
     return _Intake(name, info, samples, model_file, prepared, tuple(warnings))
@@ -289,9 +331,11 @@ def build(
     progress: Progress = _quiet,
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
+    canary_percent: float | None = None,
 ) -> BuildResult:
     """Check (or convert) the model, compress it if asked, build the three artifacts, check the budget and
-    the model layer, render the template."""
+    the model layer, render the template (with a canary percentage: with CodeDeploy's deployment
+    preference for the model)."""
     policy = policy or CompressionPolicy.from_config(config)
     warnings: list[str] = []
     if config.public:
@@ -306,10 +350,10 @@ def build(
     source = _layer_source(config, intake, policy, build_dir, progress)
     warnings.extend(source.warnings)
     progress("building the model layer")
-    model_layer = build_model_layer(
+    layer_dir = write_model_dir(
         source.path,
+        model_layer_dir(build_dir / name),
         name,
-        build_dir / name,
         inputs=info.inputs,
         outputs=info.outputs,
         opset=source.opset,
@@ -317,7 +361,9 @@ def build(
         extra=source.extra,
     )
     progress("running the model layer on the samples")
-    smoke = _smoke_check(model_layer_dir(build_dir / name), samples, config.memory)
+    smoke, predictions = _smoke_check(layer_dir, samples, config.memory)
+    drift = _drift_baseline(config, layer_dir, intake, predictions)
+    model_layer = zip_model_layer(layer_dir, build_dir / name, name)
 
     progress(f"building the runtime layer ({config.arch}, {config.runtime}; cached after the first build)")
     deploy_runtime = _in_build_dir(
@@ -360,6 +406,7 @@ def build(
         LayerRef(model_layer.zip_path, model_layer.sha256),
         reserved_concurrency=config.reserved_concurrency or None,
         model_sha256=info.sha256,
+        canary=canary_spec(config, canary_percent),
     )
     template_path = write_project_template(config, spec, deploy_runtime, code, build_dir)
     return BuildResult(
@@ -371,6 +418,7 @@ def build(
         local_python=local_python,
         warnings=tuple(warnings),
         compression=source.report,
+        drift=None if drift is None else drift.summary(),
     )
 
 
@@ -386,6 +434,7 @@ def push(
     canary_percent: float | None = None,
 ) -> PushResult:
     """Build and deploy; with `canary_percent` the new version gets that share of `live`'s traffic."""
+    canary_spec(config, canary_percent)  # a canary the target cannot run fails before anything is built
     target = open_target(config, progress)  # an unavailable target fails before anything is built
     result = build(
         config,
@@ -395,6 +444,7 @@ def push(
         progress=progress,
         policy=policy,
         trust_pickle=trust_pickle,
+        canary_percent=canary_percent,
     )
     if dry_run:
         plan = target.plan(result.function) if isinstance(target, Planner) else None

@@ -18,6 +18,7 @@ from sls_deploy.package.zips import write_deterministic_zip
 from sls_deploy.targets.aws.session import AwsContext, stack_name
 from sls_deploy.targets.aws.target import AwsTarget
 from sls_deploy.targets.base import FunctionBuild
+from sls_deploy.template.monitoring import CanarySpec
 from sls_deploy.template.project import write_project_template
 from sls_deploy.template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
 
@@ -70,10 +71,11 @@ def _zip(path: Path, files: dict[str, str]) -> Path:
 
 
 def make_project(
-    root: Path, models: dict[str, str], **settings: Any
+    root: Path, models: dict[str, str], canary: CanarySpec | None = None, **settings: Any
 ) -> tuple[ProjectConfig, dict[str, FunctionBuild]]:
     """A project folder as `sls-deploy build` leaves it, with tiny zips: one model layer per entry of
-    `models` (name → model text), a shared runtime layer and code zip, build records and template.yaml."""
+    `models` (name → model text), a shared runtime layer and code zip, build records and template.yaml
+    (with `canary`, as `push --canary` builds it)."""
     root.mkdir(parents=True, exist_ok=True)
     config = load_config(root, {"project": PROJECT, "target": "aws", **settings})
     build_dir = config.state_path / "build"
@@ -96,7 +98,11 @@ def make_project(
             "model-layer", name, _zip(build_dir / name / f"model-{name}.zip", {"model/model.json": text})
         )
         spec = FunctionSpec.from_config(
-            config, name, LayerRef(layer.zip_path, layer.sha256), model_sha256=f"{len(text):064x}"
+            config,
+            name,
+            LayerRef(layer.zip_path, layer.sha256),
+            model_sha256=f"{len(text):064x}",
+            canary=canary,
         )
         write_project_template(config, spec, runtime, code, build_dir)
         builds[name] = FunctionBuild(

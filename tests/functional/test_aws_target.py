@@ -14,6 +14,7 @@ from moto.cloudformation.models import cloudformation_backends
 from sls_deploy.errors import ConfigError, NotDeployedError, TargetError
 from sls_deploy.targets.aws.artifacts import NONCURRENT_DAYS, ArtifactBucket, artifact_key, bucket_name
 from sls_deploy.targets.aws.session import connect
+from sls_deploy.template.monitoring import CanarySpec
 
 BUCKET = bucket_name(ACCOUNT, REGION)
 
@@ -178,11 +179,34 @@ def test_a_stack_busy_with_another_operation_is_refused_with_a_hint(project):
     assert "busy" in info.value.message and "wait" in info.value.hint
 
 
-def test_canary_percentages_are_refused_on_aws_for_now(project):
+def test_a_canary_needs_the_deployment_preference_a_canary_build_renders(project):
     config, builds = project
     with pytest.raises(TargetError) as info:
         target(config).deploy(builds["digits"], canary_percent=10)
-    assert "canary" in info.value.message and "rollback" in info.value.hint
+    assert "deployment preference" in info.value.message and "--canary" in info.value.hint
+
+
+def test_a_canary_push_deploys_through_codedeploy_wired_to_the_models_alarms(tmp_path, aws):
+    config, builds = make_project(tmp_path, {"digits": "v1"}, canary=CanarySpec(10, 5))
+    deployment = target(config).deploy(builds["digits"], canary_percent=10)
+    assert deployment.version == "1"
+    resources = {
+        r["LogicalResourceId"]: r["ResourceType"]
+        for r in boto3.client("cloudformation", region_name=REGION).list_stack_resources(StackName=STACK)[
+            "StackResourceSummaries"
+        ]
+    }
+    assert "AWS::CodeDeploy::DeploymentGroup" in resources.values()
+    assert {"DigitsErrorsAlarm", "DigitsLatencyAlarm", "DigitsDriftAlarm", "ProjectDashboard"} <= set(
+        resources
+    )
+    states = target(config).alarms("digits")
+    assert [(s.name, s.rule) for s in states] == [
+        ("demo-digits-errors", "errors"),
+        ("demo-digits-p99-duration", "p99-duration"),
+        ("demo-digits-input-drift", "input-drift"),
+    ]
+    assert {s.threshold for s in states} == {5.0, 24000.0, 0.25}
 
 
 def test_keep_versions_prunes_old_versions_no_alias_routes_to(tmp_path, aws):

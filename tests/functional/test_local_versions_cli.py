@@ -212,3 +212,70 @@ def test_the_version_log_and_metric_commands_have_help_with_examples() -> None:
 def test_a_canary_outside_0_to_100_is_a_usage_error(project: Path) -> None:
     result = cli(project, "push", "model.onnx", "--canary", "100")
     assert result.exit_code == 2 and "--canary" in result.output
+
+
+BROKEN = """
+def handler(event, context):
+    raise RuntimeError("this release is broken")
+"""
+
+
+def test_a_canary_whose_new_version_fails_is_rolled_back_by_its_error_alarm(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    target.deploy(build(tmp_path, 1))
+    target.deploy(function_build("fn", code_zip(tmp_path / "broken", BROKEN)), canary_percent=50)
+    results = [target.invoke("fn", b"{}") for _ in range(30)]
+    failed = [r for r in results if r.function_error is not None]
+    assert len(failed) == 1 and failed[0].version == "2"  # the first failure ends the canary
+    rolled = failed[0].extra["canary_rolled_back"]
+    assert rolled["alarm"]["rule"] == "errors" and rolled["alarm"]["state"] == "ALARM"
+    assert (rolled["before"]["extra_version"], rolled["after"]["version"]) == ("2", "1")
+    assert any("rolled back" in w for w in failed[0].extra["warnings"])
+    after = results[results.index(failed[0]) + 1 :]
+    assert after and {r.version for r in after} == {"1"}
+    routing = target.versions("fn").aliases[0]
+    assert (routing.version, routing.extra_version) == ("1", None)
+    notices = [e.message for e in target.logs("fn", 0.0, filter_text="rolled back")]
+    assert len(notices) == 1 and "alarm demo-fn-errors" in notices[0]
+
+
+def test_a_healthy_canary_keeps_running_with_ok_alarms_until_promoted(
+    project: Path, target: LocalTarget, tmp_path: Path
+) -> None:
+    target.deploy(build(tmp_path, 1))
+    target.deploy(build(tmp_path, 2), canary_percent=50)
+    versions = {invoke(target, {"n": n})["version"] for n in range(20)}
+    assert versions == {"1", "2"}
+    states = {state.rule: state for state in target.alarms("fn")}
+    assert set(states) == {"errors", "p99-duration", "input-drift"}
+    assert states["errors"].state == "OK" and states["errors"].version == "2"  # judged on the canary
+    assert states["errors"].value == 0.0
+    assert states["input-drift"].state == "OK" and states["input-drift"].value is None  # no drift reports
+    listed = cli_json(project, "alarms", "fn")
+    assert {a["rule"]: a["state"] for a in listed} == {
+        "errors": "OK",
+        "p99-duration": "OK",
+        "input-drift": "OK",
+    }
+    promoted = cli_json(project, "promote", "fn")
+    assert promoted["after"]["version"] == "2" and promoted["after"]["extra_version"] is None
+    assert {invoke(target, {})["version"] for _ in range(5)} == {"2"}
+
+
+def test_status_shows_each_models_live_version_traffic_and_alarms(
+    project: Path, target: LocalTarget, tmp_path: Path
+) -> None:
+    target.deploy(build(tmp_path, 1))
+    for n in range(3):
+        invoke(target, {"n": n})
+    failed = target.invoke("fn", json.dumps({"fail": True}).encode())
+    assert failed.function_error == "Unhandled"
+    report = cli_json(project, "status")
+    (row,) = report["models"]
+    assert (row["name"], row["version"], row["invocations"], row["errors"]) == ("fn", "1", 4, 1)
+    assert row["cold_starts"] == 1 and row["p99_ms"] is not None and row["drift"] == "no data"
+    firing = [a["rule"] for a in row["alarms"] if a["state"] == "ALARM"]
+    assert firing == ["errors"]  # 1 of 4 failed: 25 % > 5 %
+    text = cli(project, "status")
+    assert text.exit_code == 0 and "fn" in text.output and "errors" in text.output

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sls_deploy.config import load_config
+from sls_deploy.config import ProjectConfig, load_config
 from sls_deploy.errors import ConfigError
+from sls_deploy.template.monitoring import CanarySpec
 
 
 def test_defaults_apply_without_any_configuration(tmp_path):
@@ -58,3 +59,23 @@ def test_values_outside_lambdas_range_are_refused_with_a_hint(tmp_path, key, val
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path, overrides={key: value}, environ={})
     assert err.value.hint
+
+
+def test_snapstart_and_provisioned_concurrency_together_are_refused_as_lambda_does():
+    with pytest.raises(ConfigError, match="snapstart") as info:
+        ProjectConfig(snapstart=True, provisioned=2).validated()
+    assert "--provisioned" in info.value.hint
+
+
+def test_a_canary_mode_other_than_canary_or_linear_is_refused():
+    with pytest.raises(ConfigError, match="canary_mode"):
+        ProjectConfig(canary_mode="blue-green").validated()
+
+
+def test_a_canary_on_aws_must_be_a_whole_percentage_codedeploy_can_shift():
+    from sls_deploy.pipeline import canary_spec
+
+    assert canary_spec(ProjectConfig(target="aws", canary_minutes=10), 10.0) == CanarySpec(10, 10, "canary")
+    assert canary_spec(ProjectConfig(), 2.5) == CanarySpec(2, 5, "canary")  # local splits 2.5 %; template 2 %
+    with pytest.raises(ConfigError, match="whole percentage"):
+        canary_spec(ProjectConfig(target="aws"), 2.5)

@@ -86,6 +86,7 @@ def test_one_model_renders_a_shared_runtime_layer_and_the_models_layer_log_group
         "DigitsLogGroup",
         "DigitsRole",
         "DigitsFunction",
+        "ProjectDashboard",
     ]
     fn = template["Resources"]["DigitsFunction"]["Properties"]
     assert fn["Handler"] == "sls_inference.handler.lambda_handler"
@@ -169,13 +170,14 @@ def test_logical_ids_are_camel_case_unique_and_stable_across_similar_names():
     assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", value) for value in ids.values())
     assert {name: logical_ids(name)["function"] for name in names} == ids
     template = render_template(spec(*(model(name) for name in names)))
-    assert len(template["Resources"]) == 1 + 4 * len(names)
+    assert len(template["Resources"]) == 1 + 4 * len(names) + 1  # runtime layer, 4 per model, dashboard
 
 
 def test_adding_a_model_leaves_the_existing_models_resources_unchanged():
     alone = render_template(spec(model("digits")))["Resources"]
     together = render_template(spec(model("digits"), model("Digits_V2")))["Resources"]
-    assert {k: together[k] for k in alone} == alone
+    shared = "ProjectDashboard"  # the project's dashboard gains a row for the new model
+    assert {k: together[k] for k in alone if k != shared} == {k: v for k, v in alone.items() if k != shared}
 
 
 def test_long_names_are_cut_to_lambdas_64_character_limit_and_stay_distinct():

@@ -2,6 +2,8 @@
 
 The manifest (format 1) is what sls_inference.loader reads at init. This module only lays out and zips what
 the model-intake room (sls_deploy.model) found out: signature, opset and sha256 come in as arguments.
+The layer may also hold the drift baseline (`model/baseline.json`, made by sls_deploy.monitor.baseline and
+read by sls_inference.drift), named by model.json's "drift" entry.
 Side effects: writes `<out_dir>/model/` (the unpacked layer, replaced on every build) and
 `<out_dir>/model-<name>.zip`.
 """
@@ -14,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from sls_inference.drift import BASELINE_NAME
 from sls_inference.integrity import sha256_file
 from sls_inference.loader import DEFAULT_MODEL_FILE, MANIFEST_FORMAT, MANIFEST_NAME
 from sls_inference.signature import TensorSpec
@@ -156,6 +159,21 @@ def build_model_layer(
         sha256=sha256,
         extra=extra,
     )
+    return zip_model_layer(layer_dir, out_dir, name)
+
+
+def write_drift_baseline(layer_dir: Path, baseline: bytes, drift: Mapping[str, Any]) -> None:
+    """Add the drift baseline to a folder write_model_dir wrote: `baseline.json` (the document's canonical
+    bytes) and model.json's "drift" entry (`drift`: {"baseline": "baseline.json", "every", "seconds"})."""
+    manifest_path = Path(layer_dir) / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["drift"] = dict(drift)
+    (Path(layer_dir) / str(drift.get("baseline", BASELINE_NAME))).write_bytes(baseline)
+    manifest_path.write_bytes(manifest_bytes(manifest))
+
+
+def zip_model_layer(layer_dir: Path, out_dir: Path, name: str) -> Artifact:
+    """Zip a model folder (as write_model_dir left it) as `<out_dir>/model-<name>.zip`, entries `model/...`."""
     zip_path = Path(out_dir) / f"model-{name}.zip"
     zip_directory(layer_dir, zip_path, prefix=f"{LAYER_DIR}/")
     return Artifact.from_zip(KIND, name, zip_path)

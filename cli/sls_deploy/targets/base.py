@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -224,6 +225,12 @@ class MetricsResult:
     duration_ms: Stats = field(default_factory=Stats)
     init_duration_ms: Stats = field(default_factory=Stats)
     inference_latency_ms: Stats = field(default_factory=Stats)
+    # The handler's drift reports (PSI against the push-time baseline, each the highest over a window's
+    # features): their average over the period — what the drift alarm compares — and the highest one;
+    # None when the function reported none.
+    input_drift_psi: float | None = None
+    input_drift_psi_max: float | None = None
+    prediction_drift_psi: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -239,6 +246,44 @@ class MetricsResult:
             "duration_ms": self.duration_ms.to_json(),
             "init_duration_ms": self.init_duration_ms.to_json(),
             "inference_latency_ms": self.inference_latency_ms.to_json(),
+            "input_drift_psi": self.input_drift_psi,
+            "input_drift_psi_max": self.input_drift_psi_max,
+            "prediction_drift_psi": self.prediction_drift_psi,
+        }
+
+
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """One alarm of a model, as CloudWatch reports it (aws) or as the local target evaluates the same rule.
+
+    `state` is one of ALARM_STATES; `value` the figure the rule compared (None without data); `version` the
+    function version the local target evaluated (during a canary: the canary's), "" when it covers the
+    function as a whole."""
+
+    name: str  # the alarm's name, e.g. "myproject-digits-errors"
+    model: str
+    rule: str  # monitor.alarms rule key: errors | p99-duration | input-drift
+    state: str
+    reason: str
+    threshold: float
+    value: float | None = None
+    version: str = ""
+    updated_at: float | None = None  # epoch seconds of the last state change (aws) or evaluation (local)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "rule": self.rule,
+            "state": self.state,
+            "reason": self.reason,
+            "threshold": self.threshold,
+            "value": self.value,
+            "version": self.version,
+            "updated_at": self.updated_at,
         }
 
 
@@ -403,3 +448,8 @@ class Target(Protocol):
         ...
 
     def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult: ...
+
+    def alarms(self, name: str | None = None) -> builtins.list[AlarmState]:
+        """The alarm states of model `name` (None: every model): aws reads CloudWatch, local evaluates the
+        same rules (monitor.alarms) against its metric store."""
+        ...

@@ -18,7 +18,9 @@ import yaml
 from ..config import ProjectConfig
 from ..errors import TemplateError
 from ..fsutil import atomic_write_text
+from ..monitor.alarms import alarm_rules
 from ..package.artifacts import Artifact
+from .monitoring import CanarySpec
 from .sam import (
     DEFAULT_CODE_URI,
     FunctionSpec,
@@ -52,6 +54,7 @@ def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path)
         "environment": dict(spec.environment),
         "reserved_concurrency": spec.reserved_concurrency,
         "model_sha256": spec.model_sha256,
+        "canary": None if spec.canary is None else spec.canary.to_json(),
     }
     atomic_write_text(record_dir / RECORD_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -73,6 +76,10 @@ def recorded_functions(config: ProjectConfig, build_dir: Path) -> tuple[Function
                     environment=data.get("environment") or {},
                     reserved_concurrency=data.get("reserved_concurrency"),
                     model_sha256=data.get("model_sha256", ""),
+                    alarms=alarm_rules(config, int(data["timeout"])),
+                    canary=CanarySpec(**data["canary"]) if data.get("canary") else None,
+                    snapstart=config.snapstart,
+                    provisioned=config.provisioned,
                 )
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -28,6 +28,12 @@ Metrics (EMF on stdout, namespace POWERTOOLS_METRICS_NAMESPACE default "SlsDeplo
 ``function_name`` and ``service``): ``InferenceLatency`` (ms of session.run, summed over the invocation) and
 ``BatchSize`` (rows answered) once per invocation that ran the model; ``ModelLoadTime`` (ms) and powertools'
 ``ColdStart`` on the first invocation (ColdStart is skipped for provisioned concurrency, as powertools does).
+
+Drift: when the model layer holds a drift baseline (``drift.DriftMonitor``), every run's input rows and
+predictions are counted against it; each closed window prints one ``"drift window"`` log line (counts, PSI per
+feature, top features) and, once its PSI covers at least ``every`` rows, ``InputDriftPSI`` and
+``PredictionDriftPSI`` (same namespace and dimensions).
+Drift accounting never fails a request: its first error is logged and turns it off for the environment.
 Side effects: stdout (logs, metrics); S3 reads/writes on S3 events.
 """
 
@@ -49,6 +55,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from . import binary_tensors, codec, events
 from .codec import InferenceRequest, RequestError
+from .drift import DriftMonitor
 from .loader import LoadedModel, load_model
 from .signature import TensorSpec
 
@@ -101,7 +108,12 @@ class InferenceApp:
             namespace=namespace, service=service, function_name=self.function_name
         )
         self.metrics.set_default_dimensions(function_name=self.function_name)
-        self._invocation_metrics = _InvocationMetrics(self.metrics)
+        self._invocation_metrics = _EmfLine(
+            self.metrics, {"InferenceLatency": MetricUnit.Milliseconds, "BatchSize": MetricUnit.Count}
+        )
+        self._drift_metrics = _EmfLine(
+            self.metrics, {"InputDriftPSI": MetricUnit.NoUnit, "PredictionDriftPSI": MetricUnit.NoUnit}
+        )
         self.s3_output_prefix = s3_output_prefix
         self.allow_nan = bool(model.manifest.get("allow_nan", False))
         self._output_names = [spec.name for spec in model.outputs]
@@ -124,6 +136,7 @@ class InferenceApp:
                 "threads": model.threads,
             },
         )
+        self._drift = self._drift_monitor(model)
 
     @classmethod
     def from_model_dir(
@@ -338,8 +351,9 @@ class InferenceApp:
     def _run_batched(self, group: Sequence[tuple[int, InferenceRequest]], tally: _Tally) -> list[Any] | None:
         """Answers for ``group`` from one concatenated run; None to fall back to one run per request."""
         requests = [request for _, request in group]
+        feeds = codec.concat_feeds(requests)
         try:
-            specs, values = self._run(codec.concat_feeds(requests), requests[0].output_names, tally)
+            specs, values = self._run(feeds, requests[0].output_names, tally, observe=False)
         except RequestError as err:
             self.logger.info(
                 "batched run rejected; running records one by one", extra={"reason": err.message}
@@ -352,6 +366,7 @@ class InferenceApp:
         if parts is None:
             self.logger.info("outputs do not follow the batch dim; running records one by one")
             return None
+        self._observe_drift(feeds, [spec.name for spec in specs], values)  # counted once the rows stand
         answers: list[Any] = []
         for request, part in zip(requests, parts, strict=True):
             try:
@@ -377,7 +392,11 @@ class InferenceApp:
             return RequestError(INTERNAL_ERROR_MESSAGE, status=500)
 
     def _run(
-        self, feeds: Mapping[str, Any], output_names: Sequence[str] | None, tally: _Tally
+        self,
+        feeds: Mapping[str, Any],
+        output_names: Sequence[str] | None,
+        tally: _Tally,
+        observe: bool = True,
     ) -> tuple[list[TensorSpec], list[Any]]:
         names = list(output_names) if output_names else self._output_names
         started = time.perf_counter()
@@ -390,7 +409,57 @@ class InferenceApp:
             raise client_error from exc
         tally.run_ms += (time.perf_counter() - started) * 1000.0
         tally.runs += 1
+        if observe and self._drift is not None:
+            self._observe_drift(feeds, names, values)
         return [self._outputs_by_name[name] for name in names], values
+
+    # ------------------------------------------------------------------------------------------ drift
+
+    def _drift_monitor(self, model: LoadedModel) -> DriftMonitor | None:
+        """The model layer's drift monitor, None without a baseline; a baseline that cannot be used is logged
+        and leaves drift off (the model still serves)."""
+        try:
+            monitor = DriftMonitor.from_model_dir(model.path, model.manifest)
+        except Exception:
+            self.logger.exception("drift baseline unusable; drift monitoring is off")
+            return None
+        if monitor is not None:
+            self.logger.info(
+                "drift monitoring",
+                extra={
+                    "baseline": monitor.identity,
+                    "features": len(monitor.names),
+                    "prediction": None if monitor.prediction is None else monitor.prediction.output,
+                    "every": monitor.every,
+                    "seconds": monitor.seconds,
+                    "generated": monitor.generated,
+                },
+            )
+            if monitor.generated:
+                self.logger.warning(
+                    "the drift baseline was made from generated samples: its PSI says little; "
+                    "push with --sample for a meaningful one"
+                )
+        return monitor
+
+    def _observe_drift(self, feeds: Mapping[str, Any], names: Sequence[str], values: Sequence[Any]) -> None:
+        """Count one run; print the window it closes. Never raises: the first failure turns drift off."""
+        monitor = self._drift
+        if monitor is None:
+            return
+        try:
+            window = monitor.observe(feeds, names, values)
+            if window is not None:
+                if window.metric:
+                    self._drift_metrics.emit(
+                        {"InputDriftPSI": window.input_psi, "PredictionDriftPSI": window.prediction_psi}
+                    )
+                self.logger.info(
+                    "drift window", extra={"model_version": self.model.version, **window.log_fields()}
+                )
+        except Exception:
+            self._drift = None
+            self.logger.exception("drift accounting failed; drift monitoring is off for this environment")
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -437,7 +506,7 @@ class InferenceApp:
                 self.metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=tally.rows)
             self.metrics.flush_metrics()
         elif tally.runs:
-            self._invocation_metrics.emit(tally.run_ms, tally.rows)
+            self._invocation_metrics.emit({"InferenceLatency": tally.run_ms, "BatchSize": tally.rows})
 
     def _log_rejection(self, err: RequestError) -> None:
         self.logger.info("request rejected", extra=err.to_body())
@@ -458,29 +527,23 @@ class InferenceApp:
             self.logger.info(message, extra={**extra, "prediction": response})
 
 
-class _InvocationMetrics:
-    """The EMF line of a warm invocation (InferenceLatency, BatchSize), rendered from a template.
+class _EmfLine:
+    """An EMF line of fixed metrics (InferenceLatency and BatchSize of a warm invocation; the drift PSIs of a
+    window), rendered from a template.
 
-    The line powertools' flush_metrics would print for these two metrics, with the namespace and dimensions
-    of `metrics`, but without re-validating names, units and dimensions on every invocation (powertools'
+    The line powertools' flush_metrics would print for these metrics, with the namespace and dimensions of
+    `metrics`, but without re-validating names, units and dimensions on every invocation (powertools'
     add_metric ×2 + flush cost ~60 µs per invocation here, this ~15 µs). The first invocation, which also
     carries ColdStart and ModelLoadTime, still goes through powertools.
     """
 
-    def __init__(self, metrics: EphemeralMetrics) -> None:
+    def __init__(self, metrics: EphemeralMetrics, units: Mapping[str, MetricUnit]) -> None:
         dimensions = {**metrics.default_dimensions, **metrics.dimension_set}
         if metrics.service and "service" not in dimensions:
             dimensions["service"] = str(metrics.service)
-        self._directive = [
-            {
-                "Namespace": metrics.namespace,
-                "Dimensions": [list(dimensions)],
-                "Metrics": [
-                    {"Name": "InferenceLatency", "Unit": MetricUnit.Milliseconds.value},
-                    {"Name": "BatchSize", "Unit": MetricUnit.Count.value},
-                ],
-            }
-        ]
+        self._namespace = metrics.namespace
+        self._definitions = [{"Name": name, "Unit": unit.value} for name, unit in units.items()]
+        self._directive = self._directive_of(self._definitions, dimensions)
         self._dimensions = dimensions
         # powertools' own switch (POWERTOOLS_METRICS_DISABLED / POWERTOOLS_DEV); its module is already loaded
         # by the metrics provider, imported here so the layer's cold-start import list stays the same.
@@ -488,14 +551,24 @@ class _InvocationMetrics:
 
         self._disabled = is_metrics_disabled()
 
-    def emit(self, latency_ms: float, rows: int) -> None:
+    def _directive_of(self, definitions: list[dict[str, str]], dimensions: Mapping[str, str]) -> list[Any]:
+        return [{"Namespace": self._namespace, "Dimensions": [list(dimensions)], "Metrics": definitions}]
+
+    def emit(self, values: Mapping[str, float | None]) -> None:
+        """Print one line with `values` (metric name → value; None leaves that metric out)."""
         if self._disabled:
             return
+        present = {name: [float(value)] for name, value in values.items() if value is not None}
+        if not present:
+            return
+        directive = self._directive
+        if len(present) != len(self._definitions):
+            kept = [d for d in self._definitions if d["Name"] in present]
+            directive = self._directive_of(kept, self._dimensions)
         document = {
-            "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": self._directive},
+            "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directive},
             **self._dimensions,
-            "InferenceLatency": [float(latency_ms)],
-            "BatchSize": [float(rows)],
+            **present,
         }
         # One write: awslambdaric's stdout flushes every write, and print() writes the newline separately.
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

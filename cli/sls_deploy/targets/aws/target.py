@@ -28,6 +28,7 @@ import yaml
 
 from ...config import ProjectConfig
 from ...errors import NotDeployedError, TargetError
+from ...monitor.alarms import alarm_name, alarm_rules
 from ...template.project import TEMPLATE_NAME, forget_function
 from ...template.sam import (
     ALIAS,
@@ -38,6 +39,7 @@ from ...template.sam import (
     without_function,
 )
 from ..base import (
+    AlarmState,
     AliasChange,
     AliasRouting,
     Deployment,
@@ -83,6 +85,16 @@ def function_ref(template: Mapping[str, Any], name: str, where: str) -> Function
         service=variables.get("POWERTOOLS_SERVICE_NAME", name),
         namespace=variables.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
     )
+
+
+def _deployment_preference(template: Mapping[str, Any], name: str) -> str | None:
+    """The CodeDeploy configuration the template's function of model `name` deploys with, None without."""
+    function = template.get("Resources", {}).get(logical_ids(name)["function"], {})
+    preference = function.get("Properties", {}).get("DeploymentPreference")
+    if not isinstance(preference, dict):
+        return None
+    kind = preference.get("Type")
+    return kind if isinstance(kind, str) else "a custom deployment configuration"
 
 
 def layer_names(template: Mapping[str, Any], only: str | None = None) -> list[str]:
@@ -248,13 +260,18 @@ class AwsTarget:
 
     # -- the Target protocol ------------------------------------------------------------------------------
     def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
-        if canary_percent is not None:
-            raise TargetError(
-                "canary deployments are not available on the aws target yet",
-                "push without a canary percentage: on aws `live` moves to the new version at once "
-                "(`sls-deploy rollback NAME --target aws` moves it back)",
-            )
         template = self._project_template(build.name)
+        preference = _deployment_preference(template, build.name)
+        if canary_percent is not None and preference is None:
+            raise TargetError(
+                f"{TEMPLATE_NAME} gives {build.name} no deployment preference for the canary",
+                "build it with the canary: `sls-deploy push MODEL --name NAME --canary PCT --target aws`",
+            )
+        if canary_percent is not None:
+            self._progress(
+                f"CodeDeploy shifts live to the new version ({preference}); it rolls back if an alarm fires, "
+                "and the stack update waits until the shift ends"
+            )
         info = self._ready_stack()
         ref = function_ref(template, build.name, str(TEMPLATE_NAME))
         before = self.functions.alias(ref) if info is not None else None
@@ -397,3 +414,15 @@ class AwsTarget:
 
     def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult:
         return self.telemetry.metrics(self._ref(name), since, until)
+
+    def alarms(self, name: str | None = None) -> builtins.list[AlarmState]:
+        _, template = self._deployed(name or "the project")
+        names = [name] if name is not None else builtins.list(template_functions(template))
+        states: builtins.list[AlarmState] = []
+        for model in names:
+            ref = function_ref(template, model, self.where)
+            rules = alarm_rules(self.config, self.config.timeout)  # names only; thresholds come from AWS
+            states.extend(
+                self.telemetry.alarms(ref, {alarm_name(ref.function_name, r): r.key for r in rules})
+            )
+        return states

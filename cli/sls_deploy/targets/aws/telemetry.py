@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..base import LogEvent, MetricsResult, Report, Stats
+from ..base import AlarmState, LogEvent, MetricsResult, Report, Stats
 from ..stats import summarize
 from .functions import FunctionRef
 from .session import AwsContext, calling, error_code
@@ -171,6 +171,11 @@ class Telemetry:
             _Query("throttles", "AWS/Lambda", "Throttles", "Sum", lambda_dims),
             _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum", lambda_dims),
             _Query("cold_starts", ref.namespace, "ColdStart", "Sum", emf_dims),
+            _Query("input_drift_n", ref.namespace, "InputDriftPSI", "SampleCount", emf_dims),
+            _Query("input_drift", ref.namespace, "InputDriftPSI", "Average", emf_dims),
+            _Query("input_drift_max", ref.namespace, "InputDriftPSI", "Maximum", emf_dims),
+            _Query("prediction_drift_n", ref.namespace, "PredictionDriftPSI", "SampleCount", emf_dims),
+            _Query("prediction_drift", ref.namespace, "PredictionDriftPSI", "Average", emf_dims),
         ]
         for prefix, namespace, metric, dims in (
             ("duration", "AWS/Lambda", "Duration", lambda_dims),
@@ -207,6 +212,16 @@ class Telemetry:
             )
 
         concurrency = values.get("concurrency", [])
+
+        def average(key: str) -> float | None:  # per-period averages, weighted by their sample counts
+            points, counts = values.get(key, []), values.get(f"{key}_n", [])
+            if not points:
+                return None
+            if len(points) != len(counts) or not sum(counts):
+                return sum(points) / len(points)
+            return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
+
+        input_max = values.get("input_drift_max", [])
         return MetricsResult(
             target="aws",
             name=ref.name,
@@ -220,7 +235,52 @@ class Telemetry:
             duration_ms=stats("duration"),
             init_duration_ms=self._init_durations(ref, since, end),
             inference_latency_ms=stats("latency"),
+            input_drift_psi=average("input_drift"),
+            input_drift_psi_max=max(input_max) if input_max else None,
+            prediction_drift_psi=average("prediction_drift"),
         )
+
+    # -- alarms ---------------------------------------------------------------------------------------------
+    def alarms(self, ref: FunctionRef, names: dict[str, str]) -> list[AlarmState]:
+        """The states of the alarms `names` (alarm name → rule key) of `ref`; an alarm the stack does not hold
+        (deployed before alarms existed) is reported as INSUFFICIENT_DATA with a hint."""
+        found: dict[str, dict[str, Any]] = {}
+        with calling("reading the alarms (cloudwatch:DescribeAlarms)"):
+            pages = self._cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNames=list(names), AlarmTypes=["MetricAlarm"]
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []):
+                    found[alarm["AlarmName"]] = alarm
+        states = []
+        for alarm_name, rule in names.items():
+            alarm = found.get(alarm_name)
+            if alarm is None:
+                states.append(
+                    AlarmState(
+                        name=alarm_name,
+                        model=ref.name,
+                        rule=rule,
+                        state="INSUFFICIENT_DATA",
+                        reason="the stack holds no such alarm: push the model again to create it",
+                        threshold=0.0,
+                    )
+                )
+                continue
+            updated = alarm.get("StateUpdatedTimestamp")
+            states.append(
+                AlarmState(
+                    name=alarm_name,
+                    model=ref.name,
+                    rule=rule,
+                    state=str(alarm.get("StateValue", "INSUFFICIENT_DATA")),
+                    reason=str(alarm.get("StateReason", "")),
+                    threshold=float(alarm.get("Threshold", 0.0)),
+                    value=_latest_datapoint(alarm.get("StateReasonData")),
+                    updated_at=updated.timestamp() if isinstance(updated, datetime) else None,
+                )
+            )
+        return states
 
     def _metric_data(
         self, queries: list[_Query], start: float, end: float, period: int
@@ -264,3 +324,12 @@ class Telemetry:
         )
         reports = (Report.parse(e.get("message", "")) for e in events)
         return summarize(r.init_duration_ms for r in reports if r and r.init_duration_ms is not None)
+
+
+def _latest_datapoint(state_reason_data: Any) -> float | None:
+    """The newest datapoint CloudWatch evaluated, from an alarm's StateReasonData JSON (None if absent)."""
+    try:
+        points = json.loads(state_reason_data or "{}").get("recentDatapoints") or []
+        return float(points[-1]) if points else None
+    except (TypeError, ValueError, AttributeError):
+        return None

@@ -110,6 +110,7 @@ class AliasRoute:
     version: int
     extra_version: int | None = None
     extra_weight: float = 0.0
+    since: float | None = field(default=None, compare=False)  # when the canary (extra version) began
 
     def __post_init__(self) -> None:
         if self.extra_version is not None and not 0.0 < self.extra_weight < 1.0:
@@ -123,11 +124,14 @@ class AliasRoute:
         """A plain version number without routing (the original aliases.json format), else an object."""
         if self.extra_version is None:
             return self.version
-        return {
+        data: dict[str, Any] = {
             "version": self.version,
             "extra_version": self.extra_version,
             "extra_weight": self.extra_weight,
         }
+        if self.since is not None:
+            data["since"] = self.since
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> AliasRoute:
@@ -136,7 +140,8 @@ class AliasRoute:
             weight = float(data.get("extra_weight") or 0.0)
             if extra is None or weight <= 0.0:
                 return cls(int(data["version"]))
-            return cls(int(data["version"]), int(extra), weight)
+            since = data.get("since")
+            return cls(int(data["version"]), int(extra), weight, None if since is None else float(since))
         return cls(int(data))
 
 
@@ -359,7 +364,9 @@ class LocalState:
             if canary_weight is None or before is None or before.version == published.version:
                 route = AliasRoute(published.version)
             else:
-                route = AliasRoute(before.version, published.version, canary_weight)
+                same = before.extra_version == published.version and before.since is not None
+                since = before.since if same else time.time()
+                route = AliasRoute(before.version, published.version, canary_weight, since)
             changed = minted or route != before
             if changed:
                 _write_json(self.function_dir(name) / "latest.json", {"version": published.version})
@@ -435,6 +442,19 @@ class LocalState:
                     "start one with `sls-deploy push MODEL --name NAME --canary 10`",
                 )
             after = AliasRoute(before.extra_version)
+            self.set_alias(name, alias, after)
+            return before, after
+
+    def abort_canary(
+        self, name: str, version: int, alias: str = "live"
+    ) -> tuple[AliasRoute, AliasRoute] | None:
+        """Route all of `alias` back to its main version if its canary is still `version`; None when the
+        canary already ended (promoted, rolled back or replaced meanwhile). Returns (before, after)."""
+        with self.lock(name):
+            before = self.alias_routes(name).get(alias)
+            if before is None or before.extra_version != version:
+                return None
+            after = AliasRoute(before.version)
             self.set_alias(name, alias, after)
             return before, after
 

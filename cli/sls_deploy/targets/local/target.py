@@ -28,7 +28,8 @@ import builtins
 import os
 import random
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,10 @@ from pathlib import Path
 from ... import interpreters, limits
 from ...config import ProjectConfig
 from ...errors import NotDeployedError, TargetError
+from ...monitor.alarms import AlarmRule, alarm_name, alarm_rules
+from ...template.sam import function_name
 from ..base import (
+    AlarmState,
     AliasChange,
     AliasRouting,
     Deployment,
@@ -51,12 +55,14 @@ from ..base import (
 from ..events import StoredObject
 from . import runtime_dir, s3
 from .pool import WorkerPool
+from .sandbox import detect_cpu_enforcement
 from .state import AliasRoute, LocalState, VersionRecord
 from .telemetry import Telemetry
 from .worker import Worker, WorkerResult, WorkerSpec
 
 LOG_TAIL_BYTES = 4096  # Lambda's X-Amz-Log-Result carries the last 4 KB of the invocation's log
 ALIAS = "live"
+CANARY_CHECK_S = 1.0  # a healthy canary's alarms are evaluated at most this often (every failure at once)
 # A local function's role: S3 calls go to the local endpoint, which does not check signatures.
 LOCAL_ROLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ASIALOCALSLSDEPLOY00", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -65,6 +71,12 @@ LOCAL_ROLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ASIALOCALSLSDEPLOY00", "AWS_SECR
 class Resolved:
     record: VersionRecord
     qualifier: str
+    route: AliasRoute | None = None  # the alias's routing when the qualifier named an alias
+
+    @property
+    def canary(self) -> bool:
+        """Whether this is the canary (extra) version of the alias it was picked from."""
+        return self.route is not None and self.route.extra_version == self.record.version
 
 
 class LocalSession:
@@ -144,6 +156,7 @@ class LocalTarget:
         self._progress = progress or (lambda _: None)
         self._rng = rng or random.Random()  # picks an alias's version by weight during a canary
         self._pool: WorkerPool | None = None
+        self._canary_checked: dict[tuple[str, int], float] = {}  # (function, version) → last evaluation
 
     # -- deploy ------------------------------------------------------------------------------------------
     def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
@@ -337,7 +350,7 @@ class LocalTarget:
             raise NotDeployedError(
                 f"{name} has no version or alias {qualifier!r}", f"use one of: {', '.join(choices)}"
             )
-        return Resolved(record=record, qualifier=qualifier)
+        return Resolved(record=record, qualifier=qualifier, route=routes.get(qualifier))
 
     def _pick(self, route: AliasRoute) -> int:
         """The alias's extra version with probability extra_weight, else its main version."""
@@ -406,7 +419,80 @@ class LocalTarget:
         if concurrency is not None:
             invoked.extra["concurrency"] = concurrency
         self.telemetry.record_invocation(resolved.record, invoked, result)
+        if resolved.canary:
+            self._watch_canary(resolved, invoked)
         return invoked
+
+    # -- alarms and canaries -----------------------------------------------------------------------------
+    def _alarm_name(self, name: str, rule: AlarmRule) -> str:
+        return alarm_name(function_name(self.config.project_name, name), rule)
+
+    def _canary_states(
+        self, name: str, route: AliasRoute, rules: Iterable[AlarmRule]
+    ) -> builtins.list[AlarmState]:
+        """The canary version's state under `rules`, over its whole life (since the canary began)."""
+        assert route.extra_version is not None
+        now = time.time()
+        version = str(route.extra_version)
+        metrics = self.telemetry.metrics(name, route.since or 0.0, now, version=version)
+        return [rule.evaluate(metrics, self._alarm_name(name, rule), version, now) for rule in rules]
+
+    def alarms(self, name: str | None = None) -> builtins.list[AlarmState]:
+        """Every alarm rule of `name` (None: every function) evaluated now against the metric store: over
+        the rule's period for `live`; during a canary, the canary-gating rules over the canary version's
+        life (what would roll it back)."""
+        if name is not None:
+            self._require(name)
+        states: builtins.list[AlarmState] = []
+        for function in [name] if name is not None else self.state.function_names():
+            route = self.state.alias_routes(function).get(ALIAS)
+            record = None if route is None else self.state.read_version(function, route.version)
+            if route is None or record is None:
+                continue
+            now = time.time()
+            for rule in alarm_rules(self.config, record.timeout):
+                if rule.gates_canary and route.extra_version is not None:
+                    states.extend(self._canary_states(function, route, [rule]))
+                    continue
+                periods = [
+                    self.telemetry.metrics(function, now - (i + 1) * rule.period_s, now - i * rule.period_s)
+                    for i in reversed(range(rule.evaluation_periods))
+                ]
+                states.append(rule.evaluate(periods, self._alarm_name(function, rule), "", now))
+        return states
+
+    def _watch_canary(self, resolved: Resolved, invoked: InvokeResult) -> None:
+        """After an invocation of a canary version: evaluate the canary-gating alarm rules (on every
+        failure, else at most every CANARY_CHECK_S) and, on an alarm, route `live` back to the version the
+        canary started from — as CodeDeploy does on AWS. Says so in the function's log and the result."""
+        record, route = resolved.record, resolved.route
+        assert route is not None
+        key = (record.name, record.version)
+        now = time.monotonic()
+        if invoked.function_error is None and now - self._canary_checked.get(key, 0.0) < CANARY_CHECK_S:
+            return
+        self._canary_checked[key] = now
+        rules = [rule for rule in alarm_rules(self.config, record.timeout) if rule.gates_canary]
+        firing = [state for state in self._canary_states(record.name, route, rules) if state.state == "ALARM"]
+        if not firing:
+            return
+        change = self.state.abort_canary(record.name, record.version, ALIAS)
+        if change is None:
+            return  # another invocation (or a promote) ended the canary first
+        before, after = change
+        message = (
+            f"sls-deploy: canary version {record.version} rolled back, {ALIAS} now routes all traffic to "
+            f"version {after.version}: alarm {firing[0].name}: {firing[0].reason}"
+        )
+        self.telemetry.record_notice(record.name, str(record.version), message)
+        invoked.extra["canary_rolled_back"] = {
+            "alarm": firing[0].to_json(),
+            "before": _routing(ALIAS, before).to_json(),
+            "after": _routing(ALIAS, after).to_json(),
+        }
+        warnings = invoked.extra.setdefault("warnings", [])
+        if isinstance(warnings, builtins.list):
+            warnings.append(message.removeprefix("sls-deploy: "))
 
     def throttled(self, resolved: Resolved) -> None:
         """Every throttled request passes here, to be counted."""
@@ -414,9 +500,11 @@ class LocalTarget:
 
     @property
     def pool(self) -> WorkerPool:
-        """The warm workers of this target's functions (idle ones exit after config.idle_seconds)."""
+        """The warm workers of this target's functions (idle ones exit after config.idle_seconds), held to
+        Lambda's CPU share of their MemorySize when config.emulate_cpu is set."""
         if self._pool is None:
-            self._pool = WorkerPool(self, idle_s=self.config.idle_seconds)
+            cpu = detect_cpu_enforcement() if self.config.emulate_cpu else None
+            self._pool = WorkerPool(self, idle_s=self.config.idle_seconds, cpu=cpu)
         return self._pool
 
     def close(self) -> None:

@@ -103,6 +103,19 @@ class _Throttle:
 
 
 @dataclass(frozen=True)
+class _Notice:
+    """A line the platform itself writes into a function's log (e.g. a canary rolled back)."""
+
+    name: str
+    version: str
+    at: float
+    message: str
+
+
+_Item = _Invocation | _Throttle | _Notice
+
+
+@dataclass(frozen=True)
 class _Retention:
     days: int
     log_bytes: int
@@ -135,6 +148,10 @@ def invocation_log_lines(item: _Invocation) -> list[str]:
     ]
 
 
+def _mean(values: list[float] | None) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with WAL and a generous busy timeout."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +179,7 @@ class _Writer:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.cond = threading.Condition(threading.Lock())
-        self.pending: list[_Invocation | _Throttle] = []
+        self.pending: list[_Item] = []
         self.recorded = 0
         self.written = 0
         self.flush_requested = False
@@ -170,7 +187,7 @@ class _Writer:
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"telemetry-{path.parent.name}", daemon=True)
 
-    def _take(self) -> list[_Invocation | _Throttle] | None:
+    def _take(self) -> list[_Item] | None:
         """The next batch (waits up to WRITE_INTERVAL_S for a flush request); None when the writer ends."""
         idle_since = time.monotonic()
         with self.cond:
@@ -211,7 +228,7 @@ class _Writer:
             if connection is not None:
                 connection.close()
 
-    def submit(self, item: _Invocation | _Throttle) -> None:
+    def submit(self, item: _Item) -> None:
         with self.cond:
             self.pending.append(item)
             self.recorded += 1
@@ -230,7 +247,7 @@ _WRITERS: dict[Path, _Writer] = {}
 _WRITERS_LOCK = threading.Lock()  # taken before a writer's own lock, never after
 
 
-def _submit(path: Path, item: _Invocation | _Throttle, retention: _Retention) -> None:
+def _submit(path: Path, item: _Item, retention: _Retention) -> None:
     writer = _WRITERS.get(path)
     if writer is not None:
         writer.retention = retention
@@ -272,11 +289,17 @@ def flush_all() -> None:
             _flush(writer.path)
 
 
-def _write(connection: sqlite3.Connection, batch: list[_Invocation | _Throttle]) -> None:
-    logs, invocations, throttles, metrics = [], [], [], []
+def _write(connection: sqlite3.Connection, batch: list[_Item]) -> None:
+    logs: list[tuple[str, float, str, str | None, str, str]] = []
+    invocations, throttles, metrics = [], [], []
     for item in batch:
         if isinstance(item, _Throttle):
             throttles.append((item.name, item.version, item.at))
+            continue
+        if isinstance(item, _Notice):
+            logs.append(
+                (item.name, item.at, item.version, None, log_stream(item.version, item.at), item.message)
+            )
             continue
         report = item.report
         started = item.ended - report.duration_ms / 1000.0
@@ -388,6 +411,10 @@ class Telemetry:
     def record_throttle(self, record: VersionRecord) -> None:
         _submit(self.path, _Throttle(record.name, str(record.version), time.time()), self._retention)
 
+    def record_notice(self, name: str, version: str, message: str) -> None:
+        """Write `message` into the function's log as the platform's own line (no request id)."""
+        _submit(self.path, _Notice(name, version, time.time(), message), self._retention)
+
     def flush(self) -> None:
         """Wait until everything this process recorded is in the database."""
         _flush(self.path)
@@ -437,34 +464,40 @@ class Telemetry:
         finally:
             connection.close()
 
-    def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult:
-        """The function's metrics over [since, until) (until: now)."""
+    def metrics(
+        self, name: str, since: float, until: float | None = None, version: str | None = None
+    ) -> MetricsResult:
+        """The function's metrics over [since, until) (until: now); with `version`, that version's only."""
         self.flush()
         end = time.time() if until is None else until
         if not self.path.is_file():
             return MetricsResult(target=TARGET_NAME, name=name, start=since, end=end)
+        only = "" if version is None else " AND version = ?"
+        extra: tuple[str, ...] = () if version is None else (version,)
         with contextlib.closing(connect(self.path)) as connection:
             rows = connection.execute(
                 "SELECT started, ended, duration_ms, init_ms, error FROM invocations "
-                "WHERE function = ? AND ended >= ? AND ended < ?",
-                (name, since, end),
+                f"WHERE function = ? AND ended >= ? AND ended < ?{only}",
+                (name, since, end, *extra),
             ).fetchall()
             spans = connection.execute(
-                "SELECT started, ended FROM invocations WHERE function = ? AND ended >= ? AND started < ?",
-                (name, since, end),
+                "SELECT started, ended FROM invocations "
+                f"WHERE function = ? AND ended >= ? AND started < ?{only}",
+                (name, since, end, *extra),
             ).fetchall()
             throttles = connection.execute(
-                "SELECT COUNT(*) FROM throttles WHERE function = ? AND ts >= ? AND ts < ?", (name, since, end)
+                f"SELECT COUNT(*) FROM throttles WHERE function = ? AND ts >= ? AND ts < ?{only}",
+                (name, since, end, *extra),
             ).fetchone()[0]
-            latency = [
-                row[0]
-                for row in connection.execute(
-                    "SELECT value FROM metrics WHERE function = ? AND name = 'InferenceLatency' "
-                    "AND ts >= ? AND ts < ?",
-                    (name, since, end),
-                )
-            ]
+            emf: dict[str, list[float]] = {}
+            for metric, value in connection.execute(
+                "SELECT name, value FROM metrics WHERE function = ? AND name IN "
+                f"('InferenceLatency', 'InputDriftPSI', 'PredictionDriftPSI') AND ts >= ? AND ts < ?{only}",
+                (name, since, end, *extra),
+            ):
+                emf.setdefault(metric, []).append(value)
         init = [row[3] for row in rows if row[3] is not None]
+        input_psi, prediction_psi = emf.get("InputDriftPSI"), emf.get("PredictionDriftPSI")
         return MetricsResult(
             target=TARGET_NAME,
             name=name,
@@ -477,7 +510,10 @@ class Telemetry:
             max_concurrency=max_overlap((row[0], row[1]) for row in spans) if spans else None,
             duration_ms=summarize(row[2] for row in rows),
             init_duration_ms=summarize(init),
-            inference_latency_ms=summarize(latency),
+            inference_latency_ms=summarize(emf.get("InferenceLatency", ())),
+            input_drift_psi=_mean(input_psi),
+            input_drift_psi_max=max(input_psi) if input_psi else None,
+            prediction_drift_psi=_mean(prediction_psi),
         )
 
     def forget(self, name: str) -> None:
