@@ -82,5 +82,7 @@ def test_cost_on_aws_prices_cloudwatch_durations_cold_starts_and_init_durations(
     # INIT: 33,333.3 cold starts × 0.34 GB-s = 11,333.3 GB-s × 0.0000166667 = $0.188889
     assert report.per_million.compute == pytest.approx(0.178334, rel=1e-5)
     assert report.per_million.init == pytest.approx(0.188889, rel=1e-5)
-    assert report.month.total == pytest.approx(10 * report.per_million.total + 6 * 0.30 + 3 * 0.10)
+    assert report.month.total == pytest.approx(
+        10 * report.per_million.total + 6 * 0.30 + 4 * 0.10
+    )  # 4 alarm metrics
     assert not any("local target" in note for note in report.notes)

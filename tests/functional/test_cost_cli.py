@@ -35,10 +35,11 @@ def test_cost_measures_a_function_without_metrics_then_prices_its_metrics(exampl
     assert measured["init_ms"] > 0 and measured["billed_ms"] >= 1
     month = measured["month"]
     assert month["requests_per_month"] == 2_000_000
-    assert month["metrics"] == pytest.approx(6 * 0.30) and month["alarms"] == pytest.approx(3 * 0.10)
+    # 6 custom metrics; 4 alarm metrics (the error-rate alarm is metric math over Errors and Invocations)
+    assert month["metrics"] == pytest.approx(6 * 0.30) and month["alarms"] == pytest.approx(4 * 0.10)
     # 2M requests: twice the per-million variable cost, plus the fixed metrics and alarms
     per_million = measured["per_million"]
-    assert month["total"] == pytest.approx(2 * per_million["total"] + 1.80 + 0.30, abs=1e-6)
+    assert month["total"] == pytest.approx(2 * per_million["total"] + 1.80 + 0.40, abs=1e-6)
 
     priced = cost_json("--vs-hourly", "0.05")
     assert priced["source"] == "metrics" and "invocations 5," in priced["basis"]

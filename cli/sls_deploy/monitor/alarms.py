@@ -50,6 +50,11 @@ class AlarmRule:
     evaluation_periods: int = 1  # the alarm looks at this many periods …
     datapoints_to_alarm: int = 1  # … and fires when this many of them breach
 
+    @property
+    def billed_metrics(self) -> int:
+        """Alarm metrics CloudWatch bills for this alarm: the error rate is metric math over two metrics."""
+        return 2 if self.key == ERRORS else 1
+
     def value(self, metrics: MetricsResult) -> float | None:
         """The figure this rule compares, from `metrics` of one period; None when there is no data."""
         if self.key == ERRORS:

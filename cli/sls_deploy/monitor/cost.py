@@ -151,7 +151,7 @@ def monthly_cost(
     cold_start_rate: float = 0.0,
     init_ms: float = 0.0,
     custom_metrics: int = HANDLER_CUSTOM_METRICS,
-    alarms: int = 0,
+    alarms: int = 0,  # alarm metrics (a metric-math alarm counts each metric it reads)
     dashboards: int = 0,
     provisioned: int = 0,
     snapstart: bool = False,

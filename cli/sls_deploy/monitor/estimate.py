@@ -215,8 +215,14 @@ def estimate_cost(
     if prices.init_billed and init:
         notes.append(INIT_BILLING)
 
+    # With SnapStart a cold start is a restore (in the month's SnapStart line), not a billed INIT phase.
     per_million = cost_per_million(
-        prices, arch=chosen_arch, memory_mb=memory, billed_ms=billed, cold_start_rate=rate, init_ms=init
+        prices,
+        arch=chosen_arch,
+        memory_mb=memory,
+        billed_ms=billed,
+        cold_start_rate=0.0 if config.snapstart else rate,
+        init_ms=init,
     )
     month = monthly_cost(
         prices,
@@ -226,7 +232,7 @@ def estimate_cost(
         requests_per_month=requests,
         cold_start_rate=rate,
         init_ms=init,
-        alarms=len(alarm_rules(config, deployed.timeout)),
+        alarms=sum(rule.billed_metrics for rule in alarm_rules(config, deployed.timeout)),
         dashboards=1,  # the project's dashboard (free while the account has at most prices.free_dashboards)
         provisioned=config.provisioned,
         snapstart=config.snapstart,
