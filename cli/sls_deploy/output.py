@@ -428,9 +428,11 @@ def print_status(report: StatusReport) -> None:
         stdout.print("nothing is deployed: `sls-deploy push MODEL`")
         return
     table = Table(box=box.SIMPLE)
-    columns = ("model", "live", "invocations", "errors", "p99 ms", "cold starts", "drift", "alarms")
+    columns = ("model", "live", "invoked", "errors", "p99 ms", "cold", "drift", "alarms")
     for column in columns:
-        table.add_column(column, justify="right" if column in ("invocations", "errors", "p99 ms") else "left")
+        table.add_column(
+            column, justify="right" if column in ("invoked", "errors", "p99 ms", "cold") else "left"
+        )
     for model in report.models:
         firing = model.firing
         alarms = ", ".join(a.rule for a in firing) if firing else "ok"

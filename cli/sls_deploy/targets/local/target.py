@@ -8,6 +8,10 @@ $LATEST) and runs the event on the target's warm pool (pool.py: workers reused p
 limits, scale to zero after config.idle_seconds; the one invoke path, also of `open_session` and the
 gateway). versions/rollback/promote/remove manage versions
 and aliases (state.py); every finished invocation is recorded by telemetry.py for `logs` and `metrics`.
+`alarms` evaluates monitor.alarms' rules (the ones the template renders as CloudWatch alarms) against that
+store; during a canary, an invocation of the canary version re-evaluates the canary-gating rules over the
+canary's invocations (on every failure, else at most every CANARY_CHECK_S) and an alarm routes `live` back to
+the version the canary started from, as CodeDeploy does on AWS.
 
 Workers get the local platform's environment too: AWS_ENDPOINT_URL_S3 pointing at the state folder's local
 S3 endpoint (s3.py), where S3 events' objects live, and — unless the caller passes AWS credentials or an
