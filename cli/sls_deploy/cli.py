@@ -1056,7 +1056,8 @@ def serve(
     from .targets.local.target import LocalTarget
 
     config = _config(ctx, port=port, idle_seconds=idle_seconds)
-    target = open_target(config)
+    # What the platform says while serving (a canary rolled back, the worker runtime installed) goes to stderr.
+    target = open_target(config, out.print_notice)
     if not isinstance(target, LocalTarget):
         raise SlsDeployError(
             f"serve runs the local target; this project's target is {config.target}",

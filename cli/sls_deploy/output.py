@@ -59,6 +59,11 @@ def print_warning(text: str) -> None:
     stderr.print(f"[bold yellow]warning:[/] {text}")
 
 
+def print_notice(text: str) -> None:
+    """A line from the platform while it serves (no spinner runs there)."""
+    stderr.print(f"[bold]sls-deploy:[/] {escape(text)}")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

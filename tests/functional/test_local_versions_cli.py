@@ -221,8 +221,19 @@ def handler(event, context):
 
 
 def test_a_canary_whose_new_version_fails_is_rolled_back_by_its_error_alarm(
-    target: LocalTarget, tmp_path: Path
+    project: Path, tmp_path: Path
 ) -> None:
+    heard: list[str] = []  # what `serve` prints
+    config = ProjectConfig(project_dir=project, project="demo")
+    with LocalTarget(config, progress=heard.append, rng=random.Random(7)) as target:
+        _roll_back_a_failing_canary(target, tmp_path)
+    assert [line for line in heard if "rolled back" in line] == [
+        "canary version 2 rolled back, live now routes all traffic to version 1: alarm demo-fn-errors: "
+        "error rate of version 2 is 100 %, above the threshold 5 % (1 of 1 invocations failed)"
+    ]
+
+
+def _roll_back_a_failing_canary(target: LocalTarget, tmp_path: Path) -> None:
     target.deploy(build(tmp_path, 1))
     target.deploy(function_build("fn", code_zip(tmp_path / "broken", BROKEN)), canary_percent=50)
     results = [target.invoke("fn", b"{}") for _ in range(30)]

@@ -143,7 +143,8 @@ def invoke_result(resolved: Resolved, result: WorkerResult, warnings: list[str])
 class LocalTarget:
     """The local target of one project (its state folder); workers run with config.python if set.
 
-    `progress` hears about the one slow step: installing the worker runtime (pip, once per Python version).
+    `progress` hears about the one slow step, installing the worker runtime (pip, once per Python version),
+    and about a canary rolled back by its alarms.
     """
 
     name = "local"
@@ -489,6 +490,7 @@ class LocalTarget:
             f"version {after.version}: alarm {firing[0].name}: {firing[0].reason}"
         )
         self.telemetry.record_notice(record.name, str(record.version), message)
+        self._progress(message.removeprefix("sls-deploy: "))
         invoked.extra["canary_rolled_back"] = {
             "alarm": firing[0].to_json(),
             "before": _routing(ALIAS, before).to_json(),
