@@ -12,6 +12,7 @@ from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
 from sls_deploy.errors import ConfigError, NotDeployedError, TargetError
+from sls_deploy.monitor.status import project_status
 from sls_deploy.targets.aws.artifacts import NONCURRENT_DAYS, ArtifactBucket, artifact_key, bucket_name
 from sls_deploy.targets.aws.session import connect
 from sls_deploy.template.monitoring import CanarySpec
@@ -365,3 +366,14 @@ def test_a_stack_name_cloudformation_refuses_is_a_config_error(monkeypatch, tmp_
     with pytest.raises(ConfigError) as info:
         connect(config)
     assert "9-lives" in info.value.message and "--stack-name" in info.value.hint
+
+
+def test_status_on_aws_lists_each_model_with_its_cloudwatch_alarms(project):
+    config, builds = project
+    aws = target(config)
+    aws.deploy(builds["digits"])
+    report = project_status(aws)
+    (row,) = report.models
+    assert (row.name, row.version, row.invocations, row.drift) == ("digits", "1", 0, "no data")
+    assert [alarm.rule for alarm in row.alarms] == ["errors", "p99-duration", "input-drift"]
+    assert not row.firing
