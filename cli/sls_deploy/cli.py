@@ -18,6 +18,8 @@ from . import __version__, limits
 from . import output as out
 from .config import ProjectConfig, load_config
 from .errors import SlsDeployError
+from .monitor.estimate import ASSUMED_COLD_START_RATE
+from .monitor.tune import DEFAULT_MEMORIES
 from .targets.events import EVENT_KINDS
 from .timespec import parse_since
 
@@ -141,6 +143,28 @@ def _with_policy(ctx: click.Context, settings: dict[str, Any], default_spec: str
     if default_spec is not None and settings.get("compress") is None and config.compress == "none":
         config = replace(config, compress=default_spec)
     return config, CompressionPolicy.from_config(config, metric=metric, force=force), trust
+
+
+def measurement_options(payload_help: str, count_help: str) -> Any:
+    """--payload and -n/--count of the commands that invoke a function to measure it (cost, tune)."""
+    options = [
+        click.option(
+            "--payload",
+            type=click.Path(path_type=Path, allow_dash=True),
+            default=None,
+            help=f"{payload_help} [default: one generated row of the model's inputs].",
+        ),
+        click.option(
+            "-n", "--count", type=click.IntRange(1, 1000), default=20, show_default=True, help=count_help
+        ),
+    ]
+
+    def decorate(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def build_options(func: Any) -> Any:
@@ -726,20 +750,7 @@ def drift(ctx: click.Context, name: str, since: float, as_json: bool) -> None:
     help="Share of invocations that are cold starts, 0-1 [default: the metrics'; 0.01 without metrics].",
 )
 @since_option("24h")
-@click.option(
-    "--payload",
-    type=click.Path(path_type=Path, allow_dash=True),
-    default=None,
-    help="Request to measure with when there are no metrics [default: one generated row of the inputs].",
-)
-@click.option(
-    "-n",
-    "--count",
-    type=click.IntRange(1, 1000),
-    default=20,
-    show_default=True,
-    help="Invocations to measure.",
-)
+@measurement_options("Request to measure with when there are no metrics", "Invocations to measure.")
 @target_option
 @json_option
 @click.pass_context
@@ -872,7 +883,7 @@ def _arch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[s
 @click.option(
     "--memory",
     "memories",
-    default="128,256,512,1024,1769,3008",
+    default=",".join(map(str, DEFAULT_MEMORIES)),
     show_default=True,
     callback=_int_list,
     help="Memory sizes (MB) to try, comma-separated.",
@@ -885,20 +896,7 @@ def _arch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[s
     callback=_arch_list,
     help="Architectures; one this target cannot run here is projected from the one it runs (labelled).",
 )
-@click.option(
-    "--payload",
-    type=click.Path(path_type=Path, allow_dash=True),
-    default=None,
-    help="The request to tune with [default: one generated row of the model's inputs].",
-)
-@click.option(
-    "-n",
-    "--count",
-    type=click.IntRange(1, 1000),
-    default=20,
-    show_default=True,
-    help="Warm invocations per setting (after one cold start).",
-)
+@measurement_options("The request to tune with", "Warm invocations per setting (after one cold start).")
 @click.option(
     "--strategy",
     type=click.Choice(["cost", "speed", "balanced"]),
@@ -909,7 +907,7 @@ def _arch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[s
 @click.option(
     "--cold-start-rate",
     type=click.FloatRange(0, 1),
-    default=0.01,
+    default=ASSUMED_COLD_START_RATE,
     show_default=True,
     help="Share of invocations that start cold: each setting's measured INIT duration is billed for them.",
 )
@@ -969,11 +967,16 @@ def tune(
 
     check_request(memories, archs, count, strategy)
     config = _config(ctx)
-    request = _measurement_request(config, name, payload)
     with out.progress(not as_json) as step:
         target = open_target(config, step)
+        runner = open_runner(target, name)  # an undeployed NAME fails here, naming what is deployed
+        try:
+            request = _measurement_request(config, name, payload)
+        except BaseException:
+            runner.close()
+            raise
         result = run_tune(
-            open_runner(target, name),
+            runner,
             name,
             request,
             prices=prices_for(target_region(config, target), config.prices),

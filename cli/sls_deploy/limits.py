@@ -72,6 +72,12 @@ SUPPORTED_RUNTIMES = ("python3.12", "python3.13")
 SUPPORTED_ARCHITECTURES = ("x86_64", "arm64")
 
 
+def lambda_vcpus(memory_mb: float) -> float:
+    """The vCPUs Lambda allocates a function of `memory_mb`: in proportion to memory, one at
+    MEMORY_MB_PER_VCPU, at most MAX_VCPUS."""
+    return min(memory_mb / MEMORY_MB_PER_VCPU, float(MAX_VCPUS))
+
+
 def function_setting_problem(arch: str, runtime: str, memory: int, timeout: int) -> tuple[str, str] | None:
     """The first of a function's settings that Lambda would refuse, as (what is wrong, how to fix it)."""
     if arch not in SUPPORTED_ARCHITECTURES:

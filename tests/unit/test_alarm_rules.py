@@ -55,8 +55,10 @@ def test_thresholds_follow_the_configuration_and_bad_ones_are_refused():
     config = ProjectConfig(alarm_error_rate=1.5, alarm_p99_ms=300, alarm_drift_psi=0.1)
     rules = {rule.key: rule.threshold for rule in alarm_rules(config, timeout_s=10)}
     assert rules == {ERRORS: 1.5, LATENCY: 300.0, DRIFT: 0.1}
-    with pytest.raises(ConfigError, match="alarm_error_rate"):
-        ProjectConfig(alarm_error_rate=0.0).validated()
+    with pytest.raises(ConfigError, match="alarm_error_rate = 101"):
+        ProjectConfig(alarm_error_rate=101.0).validated()
+    with pytest.raises(ConfigError, match="alarm_drift_psi = -0.1"):
+        ProjectConfig(alarm_drift_psi=-0.1).validated()
 
 
 def test_alarm_names_are_the_function_name_and_the_rule():

@@ -16,7 +16,6 @@ from sls_deploy.monitor.cost import (
     billed_gb_seconds,
     break_even,
     cost_per_million,
-    invocation_cost,
     monthly_cost,
 )
 from sls_deploy.monitor.prices import US_EAST_1, prices_for
@@ -31,7 +30,7 @@ def test_a_gb_second_is_memory_over_1024_times_billed_seconds():
 
 def test_one_x86_invocation_of_100_ms_at_1024_mb():
     # 1 GB × 0.1 s = 0.1 GB-s × $0.0000166667 = $0.00000166667; + $0.20 / 1e6 = $0.0000002
-    cost = invocation_cost(P, arch="x86_64", memory_mb=1024, billed_ms=100)
+    cost = cost_per_million(P, arch="x86_64", memory_mb=1024, billed_ms=100).total / 1e6
     assert cost == pytest.approx(0.00000186667)
 
 

@@ -38,11 +38,6 @@ def billed_gb_seconds(memory_mb: float, billed_ms: float) -> float:
     return memory_mb / MB_PER_GB * billed_ms / 1000.0
 
 
-def invocation_cost(prices: PriceTable, *, arch: str, memory_mb: float, billed_ms: float) -> float:
-    """USD of one warm invocation: its duration plus its share of the request price."""
-    return billed_gb_seconds(memory_mb, billed_ms) * prices.gb_second(arch) + prices.request_per_million / 1e6
-
-
 @dataclass(frozen=True)
 class CostBreakdown:
     """USD per million invocations."""

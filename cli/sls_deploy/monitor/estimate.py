@@ -98,14 +98,14 @@ def target_region(config: ProjectConfig, target: Target) -> str:
     return region if isinstance(region, str) and region else config.emulated_region
 
 
-def cpu_share(memory_mb: float) -> float:
-    """Lambda's CPU allocation relative to one vCPU: proportional to memory up to 1,769 MB."""
-    return min(memory_mb, limits.MEMORY_MB_PER_VCPU) / limits.MEMORY_MB_PER_VCPU
-
-
 def scaled_ms(ms: float, from_mb: float, to_mb: float) -> float:
-    """A single-threaded duration at `to_mb`, measured at `from_mb`: CPU time scales with the CPU share."""
-    return ms * cpu_share(from_mb) / cpu_share(to_mb)
+    """A single-threaded duration at `to_mb`, measured at `from_mb`: it scales with the CPU share up to one
+    vCPU (1,769 MB); more vCPUs do not speed up one thread."""
+
+    def speed(memory_mb: float) -> float:
+        return min(1.0, limits.lambda_vcpus(memory_mb))
+
+    return ms * speed(from_mb) / speed(to_mb)
 
 
 def _from_metrics(metrics: MetricsResult) -> tuple[float, float, float, str, list[str]]:

@@ -177,7 +177,7 @@ def sample_request(model_dir: Path) -> bytes:
     """An Open Inference Protocol request of one generated row for the model in `model_dir` (a model layer
     folder holding model.json, e.g. `.sls-deploy/build/<name>/model`): the same inputs `push` checks a model
     with when it has no samples. For timing, not for judging answers."""
-    from sls_inference.codec import to_json_value
+    from sls_inference.codec import oip_tensor
     from sls_inference.loader import ModelLoadError, read_manifest
     from sls_inference.signature import TensorSpec
 
@@ -192,13 +192,5 @@ def sample_request(model_dir: Path) -> bytes:
             "push the model from this project folder first, or pass a request with --payload FILE",
         ) from exc
     samples = generate_samples(specs, rows=1)
-    inputs = [
-        {
-            "name": spec.name,
-            "shape": list(samples.arrays[spec.name].shape),
-            "datatype": spec.oip_datatype,
-            "data": to_json_value(samples.arrays[spec.name].ravel()),
-        }
-        for spec in specs
-    ]
+    inputs = [oip_tensor(spec, samples.arrays[spec.name]) for spec in specs]
     return json.dumps({"inputs": inputs}).encode("utf-8")

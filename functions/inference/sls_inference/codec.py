@@ -444,7 +444,7 @@ def encode_response(
         body: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
         if request.id is not None:
             body["id"] = request.id
-        body["outputs"] = [_oip_output(spec, value) for spec, value in zip(outputs, values, strict=True)]
+        body["outputs"] = [oip_tensor(spec, value) for spec, value in zip(outputs, values, strict=True)]
         return body
     encoded = [to_json_value(value) for value in values]
     if request.style == "instances":
@@ -465,7 +465,9 @@ def encode_response(
     return {"outputs": {spec.name: value for spec, value in zip(outputs, encoded, strict=True)}}
 
 
-def _oip_output(spec: TensorSpec, value: Any) -> dict[str, Any]:
+def oip_tensor(spec: TensorSpec, value: Any) -> dict[str, Any]:
+    """`value` (an array, or an ORT sequence/map) as an Open Inference Protocol tensor named after `spec`:
+    {"name", "shape", "datatype", "data"} — the form of an OIP response's outputs and a request's inputs."""
     if isinstance(value, np.ndarray):
         datatype = "BYTES" if value.dtype.kind in "OUS" else _OIP_BY_DTYPE.get(value.dtype, spec.oip_datatype)
         return {

@@ -315,7 +315,7 @@ def _cleanup(base: Path) -> None:
 
 def cpu_share(memory_mb: int, host_cpus: int | None = None) -> float:
     """The vCPUs Lambda gives `memory_mb` (MemorySize / 1,769 MB, at most 6), capped at `host_cpus`."""
-    share = min(memory_mb / limits.MEMORY_MB_PER_VCPU, float(limits.MAX_VCPUS))
+    share = limits.lambda_vcpus(memory_mb)
     return min(share, float(host_cpus)) if host_cpus is not None else share
 
 
@@ -391,11 +391,6 @@ class CpuLimit:
     @property
     def applied(self) -> bool:
         return self._applied
-
-    @property
-    def share(self) -> float:
-        """The vCPUs the worker may use (its quota), or 0 when none is applied."""
-        return cpu_share(self.memory_mb, self.enforcement.cpus) if self._applied else 0.0
 
     def preexec(self) -> Callable[[], None] | None:
         """The function a child runs between fork and exec to join the cpu cgroup (None when there is

@@ -20,13 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...errors import NotDeployedError, TargetError
+from ...package.runtime_layer import host_layer_arch
 from ..base import InvokeResult
 from . import runtime_dir
 from .sandbox import CGROUP_ROOT, CpuEnforcement, detect_cpu_enforcement
 from .target import ALIAS, LocalTarget, Resolved, invoke_result
 from .worker import Worker, WorkerSpec
-
-_ARCHITECTURES = {"x86_64": "x86_64", "aarch64": "arm64"}  # this machine's name → Lambda's
 
 
 class _WorkerInvoker:
@@ -65,8 +64,7 @@ class LocalTuneRunner:
         self._cpu: CpuEnforcement = detect_cpu_enforcement(cgroup_root)
         self.cpu_scaled = self._cpu.enforced
         self.cpu = self._cpu.describe()
-        machine = runtime_dir.host_machine()
-        self.arch = _ARCHITECTURES.get(machine, machine)
+        self.arch = host_layer_arch() or runtime_dir.host_machine()  # Lambda's name for this machine's
         self._spec, self._warnings = target.worker_spec(self._resolved)
         self._lease = target.state.lease(self._resolved.record)
 

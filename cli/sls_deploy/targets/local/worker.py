@@ -438,11 +438,6 @@ class Worker:
         return self._limit.mechanism if self._limit is not None else None
 
     @property
-    def cpu_share(self) -> float:
-        """The vCPUs this worker is held to (its MemorySize's share of Lambda's), 0.0 when not throttled."""
-        return self._cpu_limit.share if self._cpu_limit is not None else 0.0
-
-    @property
     def cpu_problem(self) -> str:
         """Why a CPU share that was asked for is not in force ("" when it is, or was not asked for)."""
         if self._cpu is None:
