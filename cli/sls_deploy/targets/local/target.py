@@ -454,16 +454,33 @@ class LocalTarget:
             record = None if route is None else self.state.read_version(function, route.version)
             if route is None or record is None:
                 continue
-            now = time.time()
-            for rule in alarm_rules(self.config, record.timeout):
-                if rule.gates_canary and route.extra_version is not None:
-                    states.extend(self._canary_states(function, route, [rule]))
-                    continue
+            states.extend(self._alarm_states(function, route, record))
+        return states
+
+    def _alarm_states(
+        self, function: str, route: AliasRoute, record: VersionRecord
+    ) -> builtins.list[AlarmState]:
+        now = time.time()
+        queried: dict[tuple[float, float, str | None], MetricsResult] = {}  # one query per window
+
+        def window(start: float, end: float, version: str | None = None) -> MetricsResult:
+            key = (start, end, version)
+            if key not in queried:
+                queried[key] = self.telemetry.metrics(function, start, end, version=version)
+            return queried[key]
+
+        states = []
+        for rule in alarm_rules(self.config, record.timeout):
+            version = ""
+            if rule.gates_canary and route.extra_version is not None:
+                version = str(route.extra_version)
+                periods = [window(route.since or 0.0, now, version)]
+            else:
                 periods = [
-                    self.telemetry.metrics(function, now - (i + 1) * rule.period_s, now - i * rule.period_s)
+                    window(now - (i + 1) * rule.period_s, now - i * rule.period_s)
                     for i in reversed(range(rule.evaluation_periods))
                 ]
-                states.append(rule.evaluate(periods, self._alarm_name(function, rule), "", now))
+            states.append(rule.evaluate(periods, self._alarm_name(function, rule), version, now))
         return states
 
     def _watch_canary(self, resolved: Resolved, invoked: InvokeResult) -> None:
