@@ -1,6 +1,7 @@
 """Points in time as the CLI takes them (`logs --since`, `metrics --since`): a span back from now — `30s`,
 `10m`, `1h`, `2d`, `1w`, combinations such as `1h30m` — or an ISO 8601 time (`2026-11-29T08:00:00Z`,
-`2026-11-29 08:00`, `2026-11-29`; without a zone it is UTC, as Lambda's logs are). Pure functions.
+`2026-11-29 08:00`, `2026-11-29`; without a zone it is UTC, as Lambda's logs are) — and spans written back
+the same way (`span_text`). Pure functions.
 """
 
 from __future__ import annotations
@@ -29,3 +30,14 @@ def parse_since(text: str, now: float | None = None) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def span_text(seconds: float) -> str:
+    """A span as --since spells it: 2d, 1h, 10m when it is (within 2 %) a whole number of days, hours or
+    minutes, else whole seconds."""
+    whole = round(seconds)
+    for unit in ("d", "h", "m"):
+        size = _UNITS[unit]
+        if whole >= size and abs(whole / size - round(whole / size)) < 0.02:
+            return f"{round(whole / size)}{unit}"
+    return f"{whole}s"

@@ -36,6 +36,7 @@ from sls_inference.drift import (
 from sls_inference.loader import MANIFEST_NAME
 
 from ..targets.base import LogEvent, Target
+from ..timespec import span_text
 
 WINDOW_MESSAGE = "drift window"
 SHARP_BASELINE_ROWS = 1000  # fewer baseline rows than this: the report says how much PSI is sampling noise
@@ -121,15 +122,6 @@ def _window(event: LogEvent) -> _Window | None:
     return _Window(event.timestamp, event.version or "", fields)
 
 
-def _span(seconds: float) -> str:
-    """A period as the CLI's --since spells it: 1h, 10m, 2d (rounded), else seconds."""
-    whole = round(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole >= size and abs(whole / size - round(whole / size)) < 0.02:
-            return f"{round(whole / size)}{unit}"
-    return f"{whole}s"
-
-
 def _build_baseline(build_dir: Path | None, name: str) -> tuple[bytes | None, Mapping[str, Any]]:
     """baseline.json's bytes and model.json's "drift" entry from the project's last build of `name`."""
     if build_dir is None:
@@ -162,10 +154,10 @@ def _reference(windows: Iterable[_Window], wanted: str, local: bytes | None) -> 
 
 def _live_versions(target: Target, name: str) -> tuple[str, ...]:
     """The versions `live` routes to, its main one first."""
-    for routing in target.versions(name).aliases:
-        if routing.alias == "live":
-            return (routing.version, *((routing.extra_version,) if routing.extra_version else ()))
-    return ()
+    routing = target.versions(name).alias("live")
+    if routing is None:
+        return ()
+    return (routing.version, *((routing.extra_version,) if routing.extra_version else ()))
 
 
 def _chosen(windows: list[_Window], live: tuple[str, ...]) -> str:
@@ -182,7 +174,7 @@ def _no_windows(name: str, start: float, end: float, cadence: Mapping[str, Any],
     every = cadence.get("every", DEFAULT_EVERY)
     seconds = cadence.get("seconds", DEFAULT_SECONDS)
     text = (
-        f"no drift windows in the last {_span(end - start)}: the function reports every {every} rows "
+        f"no drift windows in the last {span_text(end - start)}: the function reports every {every} rows "
         f"or {seconds:g} seconds of traffic"
     )
     if not has_baseline:

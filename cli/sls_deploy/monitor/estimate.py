@@ -79,7 +79,7 @@ class CostReport:
 def live_version(target: Target, name: str) -> tuple[VersionInfo, int]:
     """The version `live` sends (most of) its traffic to, and how many versions it routes to (2 in a canary)."""
     listing = target.versions(name)
-    live = next((alias for alias in listing.aliases if alias.alias == "live"), None)
+    live = listing.alias("live")
     if live is None:
         raise NotDeployedError(f"{name} has no alias live", f"deploy it with `sls-deploy push --name {name}`")
     info = next((v for v in listing.versions if v.version == live.version), None)

@@ -125,6 +125,10 @@ class FunctionVersions:
     versions: tuple[VersionInfo, ...]
     aliases: tuple[AliasRouting, ...]
 
+    def alias(self, name: str = "live") -> AliasRouting | None:
+        """Where the alias `name` routes, None when the function has no such alias."""
+        return next((routing for routing in self.aliases if routing.alias == name), None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
