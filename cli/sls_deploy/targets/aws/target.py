@@ -151,7 +151,8 @@ class AwsTarget:
             raise self.aws.not_deployed(what)
         return info, self.stack.template()
 
-    def _ref(self, name: str) -> FunctionRef:
+    def ref(self, name: str) -> FunctionRef:
+        """Model `name`'s function as the deployed stack describes it."""
         _, template = self._deployed(name)
         return function_ref(template, name, self.where)
 
@@ -327,7 +328,7 @@ class AwsTarget:
         return DeployPlan(self.name, build.name, self.where, uploads, change_set.changes, tuple(notes))
 
     def invoke(self, name: str, payload: bytes, qualifier: str = ALIAS) -> InvokeResult:
-        return self.functions.invoke(self._ref(name), payload, qualifier)
+        return self.functions.invoke(self.ref(name), payload, qualifier)
 
     def list(self) -> builtins.list[Deployment]:
         info = self.stack.describe()
@@ -337,13 +338,13 @@ class AwsTarget:
         return [self._deployment(n, False, info, template) for n in template_functions(template)]
 
     def versions(self, name: str) -> FunctionVersions:
-        return self.functions.versions(self._ref(name))
+        return self.functions.versions(self.ref(name))
 
     def rollback(self, name: str, to: str | None = None) -> AliasChange:
         """Point all of `live` at version `to`; default: the version before the one it serves (during a canary,
         the version the canary started from). CloudFormation still records the version it deployed: drift
         detection reports the alias, and the next deploy that publishes a version moves `live` again."""
-        ref = self._ref(name)
+        ref = self.ref(name)
         before = self._alias(ref)
         versions = self.functions.version_numbers(ref)
         if to is None:
@@ -362,7 +363,7 @@ class AwsTarget:
         return AliasChange(name, before, self.functions.move_alias(ref, to))
 
     def promote(self, name: str) -> AliasChange:
-        ref = self._ref(name)
+        ref = self.ref(name)
         before = self._alias(ref)
         if before.extra_version is None:
             raise TargetError(
@@ -410,10 +411,10 @@ class AwsTarget:
     def logs(
         self, name: str, since: float, filter_text: str | None = None, follow: bool = False
     ) -> Iterator[LogEvent]:
-        return self.telemetry.logs(self._ref(name), since, filter_text, follow)
+        return self.telemetry.logs(self.ref(name), since, filter_text, follow)
 
     def metrics(self, name: str, since: float, until: float | None = None) -> MetricsResult:
-        return self.telemetry.metrics(self._ref(name), since, until)
+        return self.telemetry.metrics(self.ref(name), since, until)
 
     def alarms(self, name: str | None = None) -> builtins.list[AlarmState]:
         _, template = self._deployed(name or "the project")

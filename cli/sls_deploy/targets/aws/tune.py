@@ -91,14 +91,14 @@ class AwsTuneRunner:
         self.arch = (config.get("Architectures") or ["x86_64"])[0]
         self._memory = int(config["MemorySize"])
         self._current = self._memory  # $LATEST's MemorySize now
-        self._existing = set(self._versions())
+        self._existing = set(Functions(aws).version_numbers(ref))  # `functions` may only invoke
         self._changed = False
         self._aliases: list[str] = []  # created and not deleted yet
         self._created: list[str] = []  # versions published by the tuner and not deleted yet
 
     @classmethod
     def for_target(cls, target: AwsTarget, name: str) -> AwsTuneRunner:
-        return cls(target.aws, target._ref(name), functions=target.functions)
+        return cls(target.aws, target.ref(name), functions=target.functions)
 
     @property
     def _lambda(self) -> Any:
@@ -111,15 +111,6 @@ class AwsTuneRunner:
     def _configuration(self) -> dict[str, Any]:
         with calling(f"reading the configuration of {self._function}"):
             return dict(self._lambda.get_function_configuration(FunctionName=self._function))
-
-    def _versions(self) -> list[str]:
-        found: list[str] = []
-        with calling(f"listing the versions of {self._function}"):
-            for page in self._lambda.get_paginator("list_versions_by_function").paginate(
-                FunctionName=self._function
-            ):
-                found.extend(v["Version"] for v in page["Versions"])
-        return found
 
     def _set_memory(self, memory_mb: int) -> None:
         """Set $LATEST's MemorySize (unless it has it) and wait until Lambda has applied it."""
