@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.config import ProjectConfig
+from sls_deploy.core.config import ProjectConfig
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,15 @@ from typing import Any
 
 import click
 
-from . import __version__, limits
+from . import __version__
 from . import output as out
-from .config import ProjectConfig, load_config
-from .errors import SlsDeployError
+from .core import limits
+from .core.config import ProjectConfig, load_config
+from .core.errors import SlsDeployError
+from .core.timespec import parse_since
 from .monitor.estimate import ASSUMED_COLD_START_RATE
 from .monitor.tune import DEFAULT_MEMORIES
 from .targets.events import EVENT_KINDS
-from .timespec import parse_since
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -957,10 +958,10 @@ def tune(
     """
     from dataclasses import replace as replaced
 
-    from .config_edit import write_settings
+    from .core.config_edit import write_settings
+    from .core.prices import prices_for
     from .monitor.chart import write_tune_files
     from .monitor.estimate import target_region
-    from .monitor.prices import prices_for
     from .monitor.tune import check_request, open_runner
     from .monitor.tune import tune as run_tune
     from .pipeline import open_target

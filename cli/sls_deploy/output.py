@@ -14,15 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import SlsDeployError
+from .core.errors import SlsDeployError
 
 if TYPE_CHECKING:
-    from .monitor.drift import DriftReport
-    from .monitor.estimate import CostReport
-    from .monitor.status import StatusReport
-    from .monitor.tune import TuneResult
-    from .pipeline import BuildResult, CompressResult, PushResult
-    from .targets.base import (
+    from .core.records import (
         AlarmState,
         AliasChange,
         AliasRouting,
@@ -35,6 +30,11 @@ if TYPE_CHECKING:
         RemoveResult,
         Stats,
     )
+    from .monitor.drift import DriftReport
+    from .monitor.estimate import CostReport
+    from .monitor.status import StatusReport
+    from .monitor.tune import TuneResult
+    from .pipeline import BuildResult, CompressResult, PushResult
     from .targets.events import StoredObject
     from .targets.local.gateway import GatewayInfo
 

@@ -10,24 +10,26 @@ import json
 import platform
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import interpreters, limits
 from .compress import CompressionPolicy, PreparedModel, compress_model, read_compressed_dir
 from .compress.prepared import REPORT_NAME
-from .config import ProjectConfig
-from .errors import ConfigError, ModelError
-from .fsutil import atomic_write_text, link_or_copy
+from .core import interpreters, limits
+from .core.artifacts import Artifact
+from .core.config import ProjectConfig
+from .core.errors import ConfigError, ModelError
+from .core.fsutil import atomic_write_text, link_or_copy
+from .core.names import DEFAULT_HANDLER, function_environment
+from .core.progress import Progress, quiet
+from .core.records import Deployment, DeployPlan, FunctionBuild
+from .model.baseline import DriftBaseline, compute_baseline
 from .model.convert import convert_to_onnx, needs_conversion
 from .model.onnx_model import ModelInfo, inspect_model, single_file_model
 from .model.samples import Samples, generate_samples, load_samples
-from .monitor.baseline import DriftBaseline, compute_baseline
-from .package.artifacts import Artifact
 from .package.budget import BudgetReport, check_budget
 from .package.function_code import build_function_code
 from .package.model_layer import (
@@ -37,16 +39,10 @@ from .package.model_layer import (
     zip_model_layer,
 )
 from .package.runtime_layer import build_runtime_layer, host_layer_arch
-from .targets.base import Deployment, DeployPlan, FunctionBuild, Planner, Target
+from .targets.base import Target
 from .template.monitoring import CanarySpec
 from .template.project import write_project_template
-from .template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
+from .template.sam import FunctionSpec, LayerRef
 
 
 @dataclass(frozen=True)
@@ -328,7 +324,7 @@ def build(
     model_path: Path,
     name: str | None = None,
     sample: Path | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
     canary_percent: float | None = None,
@@ -428,7 +424,7 @@ def push(
     name: str | None = None,
     sample: Path | None = None,
     dry_run: bool = False,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
     canary_percent: float | None = None,
@@ -447,7 +443,7 @@ def push(
         canary_percent=canary_percent,
     )
     if dry_run:
-        plan = target.plan(result.function) if isinstance(target, Planner) else None
+        plan = target.plan(result.function) if target.name == "aws" else None
         return PushResult(build=result, deployment=None, dry_run=True, plan=plan)
     progress(f"deploying {result.function.name} to the {config.target} target")
     deployment = target.deploy(result.function, canary_percent=canary_percent)
@@ -482,7 +478,7 @@ def compress(
     out_dir: Path,
     name: str | None = None,
     sample: Path | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
 ) -> CompressResult:
@@ -523,11 +519,11 @@ def compress(
     )
 
 
-def open_target(config: ProjectConfig, progress: Progress = _quiet) -> Target:
+def open_target(config: ProjectConfig, progress: Progress = quiet) -> Target:
     if config.target == "local":
         from .targets.local.target import LocalTarget
 
-        return LocalTarget(config, progress=progress)
+        return LocalTarget(config, progress=progress)  # type: ignore[return-value]
     from .targets.aws.target import AwsTarget  # imports boto3; checks credentials and region here
 
-    return AwsTarget(config, progress=progress)
+    return AwsTarget(config, progress=progress)  # type: ignore[return-value]

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 from bench_invoke import median_us, timed
 
-from sls_deploy.config import load_config
-from sls_deploy.interpreters import find_interpreter
+from sls_deploy.core.config import load_config
+from sls_deploy.core.interpreters import find_interpreter
 from sls_deploy.package.model_layer import model_layer_dir
 from sls_deploy.pipeline import push
 from sls_deploy.targets.local.target import LocalTarget

@@ -12,15 +12,16 @@ from typing import Any
 import boto3
 import pytest
 
-from sls_deploy.config import ProjectConfig, load_config
-from sls_deploy.package.artifacts import Artifact
-from sls_deploy.package.zips import write_deterministic_zip
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.config import ProjectConfig, load_config
+from sls_deploy.core.names import DEFAULT_HANDLER, function_environment
+from sls_deploy.core.records import FunctionBuild
+from sls_deploy.core.zips import write_deterministic_zip
 from sls_deploy.targets.aws.session import AwsContext, stack_name
 from sls_deploy.targets.aws.target import AwsTarget
-from sls_deploy.targets.base import FunctionBuild
 from sls_deploy.template.monitoring import CanarySpec
 from sls_deploy.template.project import write_project_template
-from sls_deploy.template.sam import DEFAULT_HANDLER, FunctionSpec, LayerRef, function_environment
+from sls_deploy.template.sam import FunctionSpec, LayerRef
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.interpreters import find_interpreter
-from sls_deploy.package.artifacts import Artifact
-from sls_deploy.package.zips import write_deterministic_zip
-from sls_deploy.targets.base import FunctionBuild
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.interpreters import find_interpreter
+from sls_deploy.core.records import FunctionBuild
+from sls_deploy.core.zips import write_deterministic_zip
 from sls_deploy.targets.local import runtime_dir
 
 PYTHON_VERSION = "3.12"

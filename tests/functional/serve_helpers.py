@@ -13,7 +13,7 @@ import onnx
 from local_target_helpers import code_zip, function_build
 from onnx import TensorProto, helper, numpy_helper
 
-from sls_deploy.config import ProjectConfig
+from sls_deploy.core.config import ProjectConfig
 from sls_deploy.pipeline import push
 from sls_deploy.targets.local.target import LocalTarget
 

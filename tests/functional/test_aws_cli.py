@@ -8,8 +8,8 @@ from aws_helpers import REGION, isolate_aws_environment
 from click.testing import CliRunner
 from moto import mock_aws
 
-from sls_deploy import limits
 from sls_deploy.cli import main
+from sls_deploy.core import limits
 
 PUSH = ["push", "digits.onnx", "--name", "digits", "--sample", "digits-samples.npz", "--target", "aws"]
 

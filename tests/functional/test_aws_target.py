@@ -11,7 +11,7 @@ from aws_helpers import ACCOUNT, REGION, STACK, isolate_aws_environment, make_pr
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
-from sls_deploy.errors import ConfigError, NotDeployedError, TargetError
+from sls_deploy.core.errors import ConfigError, NotDeployedError, TargetError
 from sls_deploy.monitor.status import project_status
 from sls_deploy.targets.aws.artifacts import NONCURRENT_DAYS, ArtifactBucket, artifact_key, bucket_name
 from sls_deploy.targets.aws.session import connect

@@ -17,7 +17,7 @@ from local_target_helpers import wait_until_gone
 from serve_helpers import wait_for
 from tune_helpers import REQUEST, spin_project
 
-from sls_deploy.config import ProjectConfig
+from sls_deploy.core.config import ProjectConfig
 from sls_deploy.targets.local.sandbox import cfs_quota_us, detect_cpu_enforcement, host_cpus
 from sls_deploy.targets.local.target import LocalTarget
 
@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_life_leaves_no_cpu_group(project: ProjectConfig) ->
 
 SERVER = """
 import json, sys, time
-from sls_deploy.config import load_config
+from sls_deploy.core.config import load_config
 from sls_deploy.targets.local.target import LocalTarget
 target = LocalTarget(load_config(__import__("pathlib").Path(sys.argv[1]), {"emulate_cpu": True}))
 print(json.loads(target.invoke("spin", b'{"loops": 1000}').payload)["pid"], flush=True)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from sls_deploy.cli import main
-from sls_deploy.config import load_config
+from sls_deploy.core.config import load_config
 from sls_deploy.targets.local.target import LocalTarget
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sls_deploy.config import load_config
+from sls_deploy.core.config import load_config
 from sls_deploy.pipeline import build
 from sls_deploy.template import validate_template
 

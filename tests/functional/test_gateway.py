@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 from local_target_helpers import python312_or_skip, wait_until_gone, worker_runtime_dir
 from serve_helpers import EXAMPLES, affine, deploy_project, wait_for
 
-from sls_deploy.config import ProjectConfig
-from sls_deploy.errors import ConfigError
+from sls_deploy.core.config import ProjectConfig
+from sls_deploy.core.errors import ConfigError
 from sls_deploy.targets.local.gateway import Gateway
 from sls_deploy.targets.local.target import LocalTarget
 

@@ -17,8 +17,8 @@ from local_target_helpers import (
     worker_runtime_dir,
 )
 
-from sls_deploy import limits
-from sls_deploy.errors import InvocationError
+from sls_deploy.core import limits
+from sls_deploy.core.errors import InvocationError
 from sls_deploy.targets.local.worker import Worker, WorkerResult, WorkerSpec
 
 APP = """

@@ -17,9 +17,9 @@ from local_target_helpers import (
     worker_runtime_dir,
 )
 
-from sls_deploy.config import ProjectConfig
-from sls_deploy.errors import InvocationError, NotDeployedError, TargetError
-from sls_deploy.package.artifacts import Artifact
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.config import ProjectConfig
+from sls_deploy.core.errors import InvocationError, NotDeployedError, TargetError
 from sls_deploy.targets.local.target import LocalTarget
 
 APP_V1 = """

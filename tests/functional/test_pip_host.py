@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from sls_deploy.interpreters import find_interpreter
+from sls_deploy.core.interpreters import find_interpreter
 from sls_deploy.package.pip import pip_install_for_interpreter
 
 pytestmark = pytest.mark.slow

@@ -19,12 +19,12 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from sls_deploy.errors import TargetError
-from sls_deploy.monitor.prices import US_EAST_1
+from sls_deploy.core.errors import TargetError
+from sls_deploy.core.prices import US_EAST_1
+from sls_deploy.core.records import InvokeResult
 from sls_deploy.monitor.tune import open_runner, tune
 from sls_deploy.targets.aws.functions import FunctionRef, Functions
 from sls_deploy.targets.aws.tune import AwsTuneRunner, tune_alias
-from sls_deploy.targets.base import InvokeResult
 
 FUNCTION = "demo-digits"
 REF = FunctionRef("digits", FUNCTION, f"/aws/lambda/{FUNCTION}", "digits", "SlsDeploy")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from local_target_helpers import code_zip, function_build, python312_or_skip, worker_runtime_dir
 
-from sls_deploy.config import ProjectConfig
+from sls_deploy.core.config import ProjectConfig
 from sls_deploy.targets.local.target import LocalTarget
 
 # A fixed amount of pure-Python work per invocation (~20 ms on one full core).

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from sls_deploy.config import ProjectConfig
-from sls_deploy.errors import ConfigError
-from sls_deploy.monitor.alarms import DRIFT, ERRORS, LATENCY, alarm_name, alarm_rules
-from sls_deploy.targets.base import MetricsResult, Stats
+from sls_deploy.core.alarm_rules import DRIFT, ERRORS, LATENCY, alarm_name, alarm_rules
+from sls_deploy.core.config import ProjectConfig
+from sls_deploy.core.errors import ConfigError
+from sls_deploy.core.records import MetricsResult, Stats
 
 RULES = {rule.key: rule for rule in alarm_rules(ProjectConfig(), timeout_s=10)}
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.config import ProjectConfig
-from sls_deploy.errors import ConfigError, TargetError
-from sls_deploy.package.artifacts import Artifact
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.config import ProjectConfig
+from sls_deploy.core.errors import ConfigError, TargetError
+from sls_deploy.core.records import Report
 from sls_deploy.targets.aws.artifacts import template_zips
 from sls_deploy.targets.aws.functions import _timestamp, routing
 from sls_deploy.targets.aws.session import stack_name
 from sls_deploy.targets.aws.stack import StackEvent, failures, needs_template_url
 from sls_deploy.targets.aws.telemetry import filter_pattern, log_event, request_id, stream_version
-from sls_deploy.targets.base import Report
 
 RID = "8d4c6e8a-1b2c-4d5e-8f90-123456789abc"
 

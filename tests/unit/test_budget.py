@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy import limits
-from sls_deploy.errors import BudgetError
-from sls_deploy.package.artifacts import Artifact
+from sls_deploy.core import limits
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.errors import BudgetError
 from sls_deploy.package.budget import BUDGET_HINT, budget_report, check_budget
 
 MB = 1_000_000

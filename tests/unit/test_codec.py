@@ -245,7 +245,7 @@ def test_bodies_over_six_megabytes_are_a_413():
 
 
 def test_the_body_limit_mirrors_the_cli_limits_table():
-    from sls_deploy import limits
+    from sls_deploy.core import limits
 
     assert codec.MAX_BODY_BYTES == limits.MAX_SYNC_PAYLOAD_BYTES
 

@@ -12,7 +12,7 @@ from compress_models import classifier, embedder, feature_samples, if_model, loo
 
 from sls_deploy.compress import CompressionPolicy, compress_model
 from sls_deploy.compress.gate import Agreement, Latency, choose_metric, judge, measure_agreement
-from sls_deploy.errors import CompressionError
+from sls_deploy.core.errors import CompressionError
 from sls_deploy.model.onnx_model import inspect_model
 from sls_inference.loader import load_model, read_manifest
 from sls_inference.signature import TensorSpec

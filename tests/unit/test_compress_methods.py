@@ -10,10 +10,11 @@ import onnx
 import pytest
 from compress_models import classifier, embedder, feature_samples, gather_matmul, if_model, loop_model
 
-from sls_deploy.compress import graphs, plans
+from sls_deploy.compress import plans
 from sls_deploy.compress.base import MethodContext, MethodError
 from sls_deploy.compress.prune import prune_array, prune_weights
 from sls_deploy.compress.weight_only import quantize_weights
+from sls_deploy.model import graphs
 from sls_deploy.model.samples import Samples
 from sls_deploy.package.model_layer import write_model_dir
 from sls_inference.loader import load_model

@@ -6,7 +6,7 @@ import pytest
 
 from sls_deploy.compress import AUTO, CompressionPolicy
 from sls_deploy.compress.plans import parse
-from sls_deploy.errors import ConfigError
+from sls_deploy.core.errors import ConfigError
 
 
 def labels(spec: str) -> list[str]:

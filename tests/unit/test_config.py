@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sls_deploy.config import ProjectConfig, load_config
-from sls_deploy.errors import ConfigError
+from sls_deploy.core.config import ProjectConfig, load_config
+from sls_deploy.core.errors import ConfigError
 from sls_deploy.template.monitoring import CanarySpec
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.config import load_config
-from sls_deploy.config_edit import write_settings
-from sls_deploy.errors import ConfigError
+from sls_deploy.core.config import load_config
+from sls_deploy.core.config_edit import write_settings
+from sls_deploy.core.errors import ConfigError
 
 
 def test_an_existing_setting_is_replaced_in_place_keeping_its_comment(tmp_path: Path) -> None:

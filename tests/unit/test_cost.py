@@ -8,8 +8,9 @@ import json
 import pytest
 from inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
-from sls_deploy.config import load_config
-from sls_deploy.errors import ConfigError
+from sls_deploy.core.config import load_config
+from sls_deploy.core.errors import ConfigError
+from sls_deploy.core.prices import US_EAST_1, prices_for
 from sls_deploy.monitor.cost import (
     HANDLER_DIMENSION_SETS,
     HANDLER_METRICS,
@@ -18,7 +19,6 @@ from sls_deploy.monitor.cost import (
     cost_per_million,
     monthly_cost,
 )
-from sls_deploy.monitor.prices import US_EAST_1, prices_for
 
 P = US_EAST_1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sls_deploy import limits
+from sls_deploy.core import limits
 from sls_deploy.targets.local.sandbox import (
     CFS_PERIOD_US,
     CpuEnforcement,

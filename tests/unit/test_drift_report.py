@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from drift_support import DIGITS_SAMPLES, digits_model_dir
 
-from sls_deploy.errors import NotDeployedError
+from sls_deploy.core.errors import NotDeployedError
+from sls_deploy.core.records import AliasRouting, FunctionVersions, LogEvent
 from sls_deploy.monitor.drift import drift_report
-from sls_deploy.targets.base import AliasRouting, FunctionVersions, LogEvent
 from sls_inference.drift import DriftMonitor, DriftWindow
 from sls_inference.loader import load_model
 

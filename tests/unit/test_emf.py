@@ -7,8 +7,8 @@ import json
 import pytest
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from sls_deploy.core.stats import max_overlap, percentile, summarize
 from sls_deploy.targets.local.emf import parse_emf
-from sls_deploy.targets.stats import max_overlap, percentile, summarize
 
 
 def emf(root: dict, directives: list[dict], timestamp: float = 1_700_000_000_000) -> str:

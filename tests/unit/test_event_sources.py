@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
-from sls_deploy.errors import SlsDeployError
+from sls_deploy.core.errors import SlsDeployError
 from sls_deploy.targets import events
 from sls_deploy.targets.local.s3 import LocalObjectStore, LocalS3Server, stored_object
 from sls_inference import events as handler_events

@@ -6,9 +6,9 @@ import zipfile
 
 import pytest
 
-from sls_deploy.interpreters import find_interpreter
+from sls_deploy.core.interpreters import find_interpreter
+from sls_deploy.core.resources import function_package_dir
 from sls_deploy.package.function_code import build_function_code
-from sls_deploy.resources import function_package_dir
 
 
 def test_the_zip_holds_every_python_file_of_the_package_and_nothing_else(tmp_path):

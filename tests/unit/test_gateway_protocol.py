@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from sls_deploy.targets.base import InvokeResult, Report
+from sls_deploy.core.records import InvokeResult, Report
 from sls_deploy.targets.local import function_url, http11, invoke_api
 
 

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.errors import ConfigError
-from sls_deploy.interpreters import find_interpreter, interpreter_version, parse_version, pyenv_candidates
+from sls_deploy.core.errors import ConfigError
+from sls_deploy.core.interpreters import (
+    find_interpreter,
+    interpreter_version,
+    parse_version,
+    pyenv_candidates,
+)
 
 
 def _fake_python(path: Path, version: str = "3 12", exit_code: int = 0) -> Path:

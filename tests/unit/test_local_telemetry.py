@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.targets.base import Report
+from sls_deploy.core.records import Report
 from sls_deploy.targets.local.state import LocalState, VersionRecord
 from sls_deploy.targets.local.target import Resolved, invoke_result
 from sls_deploy.targets.local.telemetry import WRITE_INTERVAL_S, Telemetry, connect, enforce_retention

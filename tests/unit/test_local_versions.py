@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sls_deploy.errors import NotDeployedError, TargetError
-from sls_deploy.package.artifacts import Artifact
-from sls_deploy.package.zips import write_deterministic_zip
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.errors import NotDeployedError, TargetError
+from sls_deploy.core.zips import write_deterministic_zip
 from sls_deploy.targets.local.state import AliasRoute, LocalState, VersionRecord
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from sls_deploy.errors import InvocationError, SlsDeployError
+from sls_deploy.core.errors import InvocationError, SlsDeployError
+from sls_deploy.core.records import InvokeResult, Report
 from sls_deploy.monitor.measure import Measurement, measure_invocations, sample_request
-from sls_deploy.targets.base import InvokeResult, Report
 
 
 class ScriptedFunction:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sls_deploy.errors import ModelError
+from sls_deploy.core.errors import ModelError
 from sls_deploy.model.convert import convert_to_onnx, needs_conversion
 from sls_deploy.model.onnx_model import inspect_model
 from sls_inference.loader import session_options

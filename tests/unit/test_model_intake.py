@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from sls_deploy.errors import ModelError
+from sls_deploy.core.errors import ModelError
 from sls_deploy.model.onnx_model import inspect_model, single_file_model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

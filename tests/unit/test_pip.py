@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sls_deploy.errors import PackagingError
+from sls_deploy.core.errors import PackagingError
 from sls_deploy.package.pip import manylinux_platforms, pip_failure_hint, pip_install_for_platform, run_pip
 
 

@@ -17,7 +17,9 @@ import numpy
 import onnxruntime
 import pytest
 
-from sls_deploy.errors import PackagingError
+from sls_deploy.core.errors import PackagingError
+from sls_deploy.core.resources import function_package_dir, runtime_recipe_dir
+from sls_deploy.core.zips import zip_directory
 from sls_deploy.package.runtime_layer import (
     COLDSTART_PROBE_NAME,
     LAMBDA_LAYER_PYTHON_DIR,
@@ -37,8 +39,6 @@ from sls_deploy.package.runtime_layer import (
     recipe_hash,
     runtime_layer_dir,
 )
-from sls_deploy.package.zips import zip_directory
-from sls_deploy.resources import function_package_dir, runtime_recipe_dir
 
 HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     platform.machine().lower(), platform.machine()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sls_deploy.errors import SampleError
+from sls_deploy.core.errors import SampleError
 from sls_deploy.model.samples import generate_samples, load_samples
 from sls_inference.signature import TensorSpec
 

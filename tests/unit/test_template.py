@@ -10,20 +10,19 @@ from pathlib import PurePosixPath
 import pytest
 import yaml
 
-from sls_deploy.errors import TemplateError
+from sls_deploy.core.errors import TemplateError
+from sls_deploy.core.names import function_name, logical_ids, version_model_sha256
 from sls_deploy.template import (
     FunctionSpec,
     LayerRef,
     TemplateSpec,
-    function_name,
-    logical_ids,
     render_template,
     rewrite_artifact_uris,
     to_yaml,
     translate_template,
     validate_template,
 )
-from sls_deploy.template.sam import template_functions, version_model_sha256, without_function
+from sls_deploy.template.sam import template_functions, without_function
 
 RUNTIME = LayerRef(PurePosixPath(".sls-deploy/build/runtime-x86_64-py3.12.zip"), "a" * 64)
 

@@ -9,8 +9,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from sls_deploy.config import ProjectConfig
-from sls_deploy.monitor.alarms import alarm_rules
+from sls_deploy.core.alarm_rules import alarm_rules
+from sls_deploy.core.config import ProjectConfig
 from sls_deploy.template import (
     FunctionSpec,
     LayerRef,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sls_deploy.timespec import parse_since, span_text
+from sls_deploy.core.timespec import parse_since, span_text
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(3600, "1h"), (86400 * 2, "2d"), (600, "10m"), (45, "45s")])

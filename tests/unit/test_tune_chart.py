@@ -7,9 +7,9 @@ import json
 import re
 from pathlib import Path
 
+from sls_deploy.core.prices import US_EAST_1
 from sls_deploy.monitor.chart import render_png, write_tune_files
 from sls_deploy.monitor.cost import cost_per_million
-from sls_deploy.monitor.prices import US_EAST_1
 from sls_deploy.monitor.tune import TuneResult, TuneRow
 
 

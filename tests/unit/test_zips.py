@@ -7,7 +7,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from sls_deploy.package.zips import (
+from sls_deploy.core.zips import (
     FIXED_DATE_TIME,
     extract_zip,
     iter_files,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,21 +24,18 @@ import onnx
 from sls_inference.loader import LoadedModel, ModelLoadError, load_model
 from sls_inference.signature import TensorSpec
 
-from ..config import ProjectConfig
-from ..errors import CompressionError, ConfigError, ModelError
+from ..core.config import ProjectConfig
+from ..core.errors import CompressionError, ConfigError, ModelError
+from ..core.progress import Progress, quiet
+from ..model import graphs
 from ..model.samples import Samples
 from ..package.model_layer import build_model_layer, model_layer_dir
-from . import gate, graphs, plans
+from . import gate, plans
 from .base import MethodContext, MethodError
 from .report import CandidateReport, CompressionReport
 
-Progress = Callable[[str], None]
 TIE = 0.02  # zipped sizes within 2 % of the smallest count as a tie, decided by latency
 METRIC_CHOICES = ("auto", *gate.METRICS)
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -176,7 +173,7 @@ def compress_model(
     memory_mb: int,
     arch: str,
     sha256: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> CompressedModel:
     """Measure the candidates `policy` names against the original and return the chosen model."""
     candidate_plans = plans.parse(policy.spec)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from . import dynamic, fp16, prune, static, weight_only
 from .base import MethodContext, MethodResult
 

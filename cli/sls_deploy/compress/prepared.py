@@ -10,7 +10,7 @@ from typing import Any
 
 from sls_inference.loader import DEFAULT_MODEL_FILE, ModelLoadError, read_manifest
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 REPORT_NAME = "compression-report.json"  # the full report (timings included) `compress --out` writes
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from . import graphs
+from ..model import graphs
 from .base import MethodContext, MethodError, MethodResult
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from . import graphs
+from ..model import graphs
 from .base import MethodContext, MethodError, MethodResult
 from .linear import linear_quantize
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth")
@@ -154,7 +154,7 @@ def convert_sklearn(estimator: Any, dest: Path) -> Path:
             f"skl2onnx cannot convert a {type(estimator).__name__}: {str(exc).strip()[:300]}",
             "check skl2onnx's list of supported estimators, or export the model to ONNX yourself",
         ) from exc
-    from ..compress.graphs import dedupe_opsets
+    from .graphs import dedupe_opsets
 
     dedupe_opsets(model)
     dest.parent.mkdir(parents=True, exist_ok=True)

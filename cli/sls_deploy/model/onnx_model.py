@@ -20,7 +20,7 @@ from sls_inference.integrity import sha256_file
 from sls_inference.loader import session_options
 from sls_inference.signature import TensorSpec, specs_from_ort
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 PROTOBUF_LIMIT = 2 * 1024**3  # a ModelProto larger than 2 GiB cannot be serialised as one file
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from sls_inference.signature import TensorSpec
 
-from ..errors import SampleError
+from ..core.errors import SampleError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import SlsDeployError
+from ..core.errors import SlsDeployError
 from .tune import TuneResult, TuneRow
 
 ARCH_COLORS = {"x86_64": "#1f77b4", "arm64": "#ff7f0e"}

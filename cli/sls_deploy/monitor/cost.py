@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .prices import MB_PER_GB, SECONDS_PER_MONTH, PriceTable
+from ..core.prices import MB_PER_GB, SECONDS_PER_MONTH, PriceTable
 
 # The custom metrics the inference handler writes as EMF (one per name × dimension set, per function).
 HANDLER_METRICS = (

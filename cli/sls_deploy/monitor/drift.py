@@ -35,8 +35,9 @@ from sls_inference.drift import (
 )
 from sls_inference.loader import MANIFEST_NAME
 
-from ..targets.base import LogEvent, Target
-from ..timespec import span_text
+from ..core.records import LogEvent
+from ..core.timespec import span_text
+from ..targets.base import Target
 
 WINDOW_MESSAGE = "drift window"
 SHARP_BASELINE_ROWS = 1000  # fewer baseline rows than this: the report says how much PSI is sampling noise

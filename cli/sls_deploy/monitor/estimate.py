@@ -12,16 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import limits
-from ..errors import ConfigError, NotDeployedError
-from ..targets.base import MetricsResult, Target, VersionInfo
-from .alarms import alarm_rules
+from ..core import limits
+from ..core.alarm_rules import alarm_rules
+from ..core.errors import ConfigError, NotDeployedError
+from ..core.prices import INIT_BILLING, PriceTable, prices_for
+from ..core.records import MetricsResult, VersionInfo
+from ..targets.base import Target
 from .cost import BreakEven, CostBreakdown, CostEstimate, break_even, cost_per_million, monthly_cost
 from .measure import Measurement, measure_invocations
-from .prices import INIT_BILLING, PriceTable, prices_for
 
 if TYPE_CHECKING:
-    from ..config import ProjectConfig
+    from ..core.config import ProjectConfig
 
 # Without metrics a short burst of invocations says nothing about how often traffic finds no warm
 # environment; AWS reports cold starts in under 1 % of invocations of production workloads.

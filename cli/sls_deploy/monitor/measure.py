@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import InvocationError, SlsDeployError
-from ..targets.base import InvokeResult
-from ..targets.stats import percentile
+from ..core.errors import InvocationError, SlsDeployError
+from ..core.records import InvokeResult
+from ..core.stats import percentile
 
 # Power Tuning's method: discard the fastest and the slowest 20 % of the invocations, average the rest.
 TRIM_FRACTION = 0.2

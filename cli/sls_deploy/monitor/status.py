@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..targets.base import AlarmState, AliasRouting, Target
+from ..core.records import AlarmState, AliasRouting
+from ..targets.base import Target
 from .drift import psi_verdict
 
 STATUS_WINDOW_S = 3600.0

@@ -29,18 +29,19 @@ Side effects: invocations through the runner, which creates (and removes) what i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import limits
-from ..errors import ConfigError, InvocationError
-from ..targets.stats import percentile
+from ..core import limits
+from ..core.errors import ConfigError, InvocationError
+from ..core.prices import PriceTable
+from ..core.progress import Progress
+from ..core.stats import percentile
 from .cost import CostBreakdown, cost_per_million
 from .estimate import ASSUMED_COLD_START_RATE, scaled_ms
 from .measure import TRIM_FRACTION, Invoker, Measurement, measure_invocations
-from .prices import PriceTable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,8 +61,6 @@ REFERENCE_MEMORY_MB = limits.MEMORY_MB_PER_VCPU  # estimates: one full vCPU, wha
 # https://aws.amazon.com/blogs/apn/comparing-aws-lambda-arm-vs-x86-performance-cost-and-analysis-2/).
 # Measure on the architecture itself (an arm64 build on the aws target) before relying on a projection.
 ARCH_DURATION_FACTOR = 1.0
-
-Progress = Callable[[str], None]
 
 
 class Trial(Invoker, Protocol):

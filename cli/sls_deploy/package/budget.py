@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import limits
-from ..errors import BudgetError
-from .artifacts import Artifact
+from ..core import limits
+from ..core.artifacts import Artifact
+from ..core.errors import BudgetError
 
 MIB = 1024 * 1024
 BUDGET_HINT = "try --compress int8-weight, --arch arm64, or a smaller model"

@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-from ..errors import PackagingError
-from ..interpreters import find_interpreter
-from ..resources import function_package_dir
-from .artifacts import Artifact
+from ..core.artifacts import Artifact
+from ..core.errors import PackagingError
+from ..core.interpreters import find_interpreter
+from ..core.resources import function_package_dir
+from ..core.zips import iter_files, write_deterministic_zip
 from .runtime_layer import compile_bytecode
-from .zips import iter_files, write_deterministic_zip
 
 ZIP_NAME = "function-code.zip"
 PACKAGE_NAME = "sls_inference"

@@ -2,7 +2,7 @@
 
 The manifest (format 1) is what sls_inference.loader reads at init. This module only lays out and zips what
 the model-intake room (sls_deploy.model) found out: signature, opset and sha256 come in as arguments.
-The layer may also hold the drift baseline (`model/baseline.json`, made by sls_deploy.monitor.baseline and
+The layer may also hold the drift baseline (`model/baseline.json`, made by sls_deploy.model.baseline and
 read by sls_inference.drift), named by model.json's "drift" entry.
 Side effects: writes `<out_dir>/model/` (the unpacked layer, replaced on every build) and
 `<out_dir>/model-<name>.zip`.
@@ -21,10 +21,10 @@ from sls_inference.integrity import sha256_file
 from sls_inference.loader import DEFAULT_MODEL_FILE, MANIFEST_FORMAT, MANIFEST_NAME
 from sls_inference.signature import TensorSpec
 
-from .. import limits
-from ..errors import PackagingError
-from .artifacts import Artifact
-from .zips import zip_directory
+from ..core import limits
+from ..core.artifacts import Artifact
+from ..core.errors import PackagingError
+from ..core.zips import zip_directory
 
 LAYER_DIR = "model"  # the zip's top folder: Lambda mounts it as /opt/model
 VERSION_LENGTH = 12

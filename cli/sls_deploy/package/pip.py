@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PackagingError
+from ..core.errors import PackagingError
 
 # glibc baselines a wheel may target. onnxruntime 1.3x and numpy 2.4 publish manylinux_2_27/2_28 wheels,
 # which need Amazon Linux 2023 (glibc 2.34: the python3.12+ runtimes). pip does not expand manylinux_2_X

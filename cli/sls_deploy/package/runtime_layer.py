@@ -29,17 +29,18 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from ..errors import PackagingError
-from ..interpreters import find_interpreter
-from ..resources import runtime_recipe_dir
-from .artifacts import Artifact
+from ..core.artifacts import Artifact
+from ..core.errors import PackagingError
+from ..core.interpreters import find_interpreter
+from ..core.progress import Progress
+from ..core.resources import runtime_recipe_dir
+from ..core.zips import iter_files, write_deterministic_zip, zip_directory
 from .pip import manylinux_platforms, pip_install_for_platform
-from .zips import iter_files, write_deterministic_zip, zip_directory
 
 # Bump when the build steps here or pip.py's platform tags change what ends up in the zip (it is part of
 # the recipe hash, so cached layers built the old way are not reused). 2: cold-start modules get bytecode.
@@ -53,8 +54,6 @@ SIZES_NAME = "sizes.json"
 ZIP_PREFIX = "python/"
 KIND: Final = "runtime-layer"
 _ZIP_END_RECORD_BYTES = 22  # end-of-central-directory record, present once per zip
-
-Progress = Callable[[str], None]
 
 
 # --- ELF inspection (no binutils needed) --------------------------------------------------------------

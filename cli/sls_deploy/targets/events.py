@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote_plus
 
-from .. import limits
-from ..errors import SlsDeployError
+from ..core import limits
+from ..core.errors import SlsDeployError
 
 EVENT_KINDS = ("direct", "url", "sqs", "s3")
 LOCAL_ACCOUNT_ID = "000000000000"  # the account in ARNs where none is known (the local target's)

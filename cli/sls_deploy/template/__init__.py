@@ -4,16 +4,10 @@ Importing this package imports PyYAML only; the validators (aws-sam-translator, 
 """
 
 from .sam import (
-    ALIAS,
     DEFAULT_CODE_URI,
-    DEFAULT_HANDLER,
     FunctionSpec,
     LayerRef,
     TemplateSpec,
-    function_environment,
-    function_name,
-    log_group_name,
-    logical_ids,
     render_template,
     rewrite_artifact_uris,
     to_yaml,
@@ -21,16 +15,10 @@ from .sam import (
 from .validate import translate_template, validate_template
 
 __all__ = [
-    "ALIAS",
     "DEFAULT_CODE_URI",
-    "DEFAULT_HANDLER",
     "FunctionSpec",
-    "function_environment",
     "LayerRef",
     "TemplateSpec",
-    "function_name",
-    "log_group_name",
-    "logical_ids",
     "render_template",
     "rewrite_artifact_uris",
     "to_yaml",

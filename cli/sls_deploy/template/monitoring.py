@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..monitor.alarms import DRIFT, ERRORS, LATENCY, AlarmRule, alarm_name
+from ..core.alarm_rules import DRIFT, ERRORS, LATENCY, AlarmRule, alarm_name
 
 ALARM_ID_KEYS = {ERRORS: "errors_alarm", LATENCY: "latency_alarm", DRIFT: "drift_alarm"}
 DASHBOARD_ID = "ProjectDashboard"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from ..config import ProjectConfig
-from ..errors import TemplateError
-from ..fsutil import atomic_write_text
-from ..monitor.alarms import alarm_rules
-from ..package.artifacts import Artifact
+from ..core.alarm_rules import alarm_rules
+from ..core.artifacts import Artifact
+from ..core.config import ProjectConfig
+from ..core.errors import TemplateError
+from ..core.fsutil import atomic_write_text
 from .monitoring import CanarySpec
 from .sam import (
     DEFAULT_CODE_URI,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import TemplateError
+from ..core.errors import TemplateError
 from .sam import rewrite_artifact_uris, to_yaml
 
 PLACEHOLDER_BUCKET = "placeholder-bucket"

@@ -37,7 +37,7 @@ import numpy as np
 
 from .signature import DTYPE_TO_OIP, TensorSpec
 
-# Lambda's synchronous request/response payload limit; mirrors sls_deploy.limits.MAX_SYNC_PAYLOAD_BYTES
+# Lambda's synchronous request/response payload limit; mirrors sls_deploy.core.limits.MAX_SYNC_PAYLOAD_BYTES
 # (the handler never imports sls_deploy).
 MAX_BODY_BYTES = 6 * 1024 * 1024
 

@@ -12,7 +12,7 @@ and its rows count toward the next metric (due as soon as the rows not yet in a 
 PSI of few rows is mostly sampling noise (a 10-bin feature of m rows drawn from the baseline's own
 distribution scores about 9/m), and a quiet function would otherwise alarm on it.
 
-Baseline document (format 1), written by sls_deploy.monitor.baseline:
+Baseline document (format 1), written by sls_deploy.model.baseline:
 - ``inputs``: how each monitored input becomes features: ``{"name", "kind": "values"}`` (each element of a
   row is one feature, ``"width"`` of them) or ``{"name", "kind": "summary", "stats": [...]}`` (per-row
   statistics of the whole row: mean, std, min, max, zeros = fraction of zero elements, length = count of

@@ -23,7 +23,9 @@ from .signature import TensorSpec, specs_from_ort
 MANIFEST_NAME = "model.json"
 DEFAULT_MODEL_FILE = "model.onnx"
 MANIFEST_FORMAT = 1
-MEMORY_MB_PER_VCPU = 1769  # Lambda gives one full vCPU at 1,769 MB (sls_deploy.limits holds the same figure)
+MEMORY_MB_PER_VCPU = (
+    1769  # Lambda gives one full vCPU at 1,769 MB (sls_deploy.core.limits holds the same figure)
+)
 MAX_VCPUS = 6
 
 

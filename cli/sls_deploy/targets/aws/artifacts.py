@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sls_inference.integrity import sha256_file
 
-from ...errors import TargetError
-from ...package.artifacts import Artifact
+from ...core.artifacts import Artifact
+from ...core.errors import TargetError
+from ...core.progress import Progress
 from ...template.sam import rewrite_artifact_uris
 from .session import AwsContext, calling, error_code
-
-Progress = Callable[[str], None]
 
 ARTIFACT_PREFIX = "artifacts/"
 TEMPLATE_PREFIX = "templates/"

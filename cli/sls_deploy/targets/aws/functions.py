@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ... import limits
-from ...errors import InvocationError, NotDeployedError
-from ...template.sam import ALIAS, version_model_sha256
-from ..base import AliasRouting, FunctionVersions, InvokeResult, Report, VersionInfo
+from ...core import limits
+from ...core.errors import InvocationError, NotDeployedError
+from ...core.names import ALIAS, version_model_sha256
+from ...core.records import AliasRouting, FunctionVersions, InvokeResult, Report, VersionInfo
 from .session import AwsContext, calling, error_code, error_message
 
 _LAST_MODIFIED_RE = re.compile(

@@ -18,9 +18,10 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from ... import __version__, limits
-from ...config import ProjectConfig
-from ...errors import ConfigError, NotDeployedError, TargetError
+from ... import __version__
+from ...core import limits
+from ...core.config import ProjectConfig
+from ...core.errors import ConfigError, NotDeployedError, TargetError
 
 REGION_HINT = (
     "pass --region (e.g. --region eu-west-1), set AWS_REGION, put `region = ...` in sls-deploy.toml, "

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from ... import limits
-from ...errors import TargetError
-from ...template.sam import PROJECT_TAG
-from ..base import PlannedChange
+from ...core import limits
+from ...core.errors import TargetError
+from ...core.names import PROJECT_TAG
+from ...core.progress import Progress
+from ...core.records import PlannedChange
 from .session import AwsContext, calling, error_code, error_message
-
-Progress = Callable[[str], None]
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")

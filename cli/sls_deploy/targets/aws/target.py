@@ -20,25 +20,18 @@ Local state: none. The stack is the record; a failed deploy leaves nothing half-
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import yaml
 
-from ...config import ProjectConfig
-from ...errors import NotDeployedError, TargetError
-from ...monitor.alarms import alarm_name, alarm_rules
-from ...template.project import TEMPLATE_NAME, forget_function
-from ...template.sam import (
-    ALIAS,
-    METRICS_NAMESPACE,
-    PROJECT_TAG,
-    logical_ids,
-    template_functions,
-    without_function,
-)
-from ..base import (
+from ...core.alarm_rules import alarm_name, alarm_rules
+from ...core.config import ProjectConfig
+from ...core.errors import NotDeployedError, TargetError
+from ...core.names import ALIAS, METRICS_NAMESPACE, PROJECT_TAG, logical_ids
+from ...core.progress import Progress
+from ...core.records import (
     AlarmState,
     AliasChange,
     AliasRouting,
@@ -50,15 +43,16 @@ from ..base import (
     LogEvent,
     MetricsResult,
     RemoveResult,
-    default_rollback,
 )
+from ...template.project import TEMPLATE_NAME, forget_function
+from ...template.sam import template_functions, without_function
+from ..base import default_rollback
 from .artifacts import ArtifactBucket, package_template, referenced_uris, template_zips
 from .functions import FunctionRef, Functions
 from .session import AwsContext, connect
 from .stack import ChangeSet, Outcome, Stack, StackInfo, needs_template_url, template_body
 from .telemetry import Telemetry
 
-Progress = Callable[[str], None]
 _BROKEN = {"ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "CREATE_FAILED"}
 
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..base import AlarmState, LogEvent, MetricsResult, Report, Stats
-from ..stats import summarize
+from ...core.records import AlarmState, LogEvent, MetricsResult, Report, Stats
+from ...core.stats import summarize
 from .functions import FunctionRef
 from .session import AwsContext, calling, error_code
 

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ...errors import TargetError
-from ..base import InvokeResult
+from ...core.errors import TargetError
+from ...core.records import InvokeResult
 from .functions import FunctionRef, Functions
 from .session import AwsContext, calling, error_code
 from .target import AwsTarget

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from sls_inference.codec import error_body
 
-from ..base import InvokeResult
+from ...core.records import InvokeResult
 from . import http11
 
 _TEXT_TYPES = ("json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv", "graphql")

@@ -43,8 +43,9 @@ from urllib.parse import unquote
 
 from sls_inference.codec import error_body
 
-from ... import __version__, limits
-from ...errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
+from ... import __version__
+from ...core import limits
+from ...core.errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
 from . import function_url, http11, invoke_api
 from .sandbox import detect_cpu_enforcement, detect_memory_enforcement
 from .target import ALIAS, LocalTarget, Resolved

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from ... import limits
-from ...errors import InvocationError, NotDeployedError, ThrottledError
-from ...template.sam import function_name as aws_function_name
-from ..base import InvokeResult
+from ...core import limits
+from ...core.errors import InvocationError, NotDeployedError, ThrottledError
+from ...core.names import function_name as aws_function_name
+from ...core.records import InvokeResult
 from . import http11
 from .worker import ACCOUNT_ID
 

@@ -33,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ... import limits
-from ...errors import InvocationError, ThrottledError
-from ..base import InvokeResult
+from ...core import limits
+from ...core.errors import InvocationError, ThrottledError
+from ...core.records import InvokeResult
 from .sandbox import CpuEnforcement, MemoryEnforcement
 from .worker import Worker, WorkerSpec
 

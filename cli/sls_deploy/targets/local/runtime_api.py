@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ... import limits
+from ...core import limits
 from . import http11
 
 API_PREFIX = "/2018-06-01/runtime"

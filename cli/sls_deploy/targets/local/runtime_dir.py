@@ -18,23 +18,18 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from ...errors import PackagingError, TargetError
-from ...fsutil import file_lock
-from ...interpreters import interpreter_version
+from ...core.errors import PackagingError, TargetError
+from ...core.fsutil import file_lock
+from ...core.interpreters import interpreter_version
+from ...core.progress import Progress, quiet
 from ...package.pip import pip_install_for_interpreter
 
 # Pinned: the emulator's protocol handling (error reporting without an error-type header) is checked against
 # this version. boto3 because Lambda's python runtime ships it in /var/runtime too.
 REQUIREMENTS = ("awslambdaric==4.2.2", "boto3==1.44.8")
 MARKER = ".sls-deploy-runtime.json"
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def host_machine() -> str:
@@ -53,7 +48,7 @@ def is_built(path: Path) -> bool:
 
 
 def ensure_runtime_dir(
-    interpreter: Path, python_version: str, cache_root: Path, progress: Progress = _quiet
+    interpreter: Path, python_version: str, cache_root: Path, progress: Progress = quiet
 ) -> Path:
     """The runtime dir for `interpreter` (a Python `python_version`), built on first use."""
     path = runtime_dir_path(cache_root, python_version)

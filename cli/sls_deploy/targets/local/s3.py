@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from ...errors import TargetError
+from ...core.errors import TargetError
 from ..events import StoredObject
 
 MAX_LIST_KEYS = 1000

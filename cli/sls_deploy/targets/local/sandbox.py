@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import limits
+from ...core import limits
 
 WATCHDOG_INTERVAL_S = 0.02
 CGROUP_ROOT = Path("/sys/fs/cgroup")

@@ -48,10 +48,10 @@ from typing import IO, Any
 
 from sls_inference.integrity import sha256_file
 
-from ...errors import NotDeployedError, TargetError
-from ...fsutil import atomic_write_text, file_lock
-from ...package.artifacts import Artifact
-from ...package.zips import extract_zip
+from ...core.artifacts import Artifact
+from ...core.errors import NotDeployedError, TargetError
+from ...core.fsutil import atomic_write_text, file_lock
+from ...core.zips import extract_zip
 from ..base import default_rollback
 
 RECORD_FORMAT = 1

@@ -38,12 +38,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import interpreters, limits
-from ...config import ProjectConfig
-from ...errors import NotDeployedError, TargetError
-from ...monitor.alarms import AlarmRule, alarm_name, alarm_rules
-from ...template.sam import function_name
-from ..base import (
+from ...core import interpreters, limits
+from ...core.alarm_rules import AlarmRule, alarm_name, alarm_rules
+from ...core.config import ProjectConfig
+from ...core.errors import NotDeployedError, TargetError
+from ...core.names import function_name
+from ...core.records import (
     AlarmState,
     AliasChange,
     AliasRouting,

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ... import limits
-from ...errors import TargetError
-from ..base import InvokeResult, LogEvent, MetricsResult, Report
-from ..stats import max_overlap, summarize
+from ...core import limits
+from ...core.errors import TargetError
+from ...core.records import InvokeResult, LogEvent, MetricsResult, Report
+from ...core.stats import max_overlap, summarize
 from .emf import parse_emf
 from .state import LocalState, VersionRecord
 from .worker import WorkerResult

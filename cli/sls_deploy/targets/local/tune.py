@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from ...errors import NotDeployedError, TargetError
+from ...core.errors import NotDeployedError, TargetError
+from ...core.records import InvokeResult
 from ...package.runtime_layer import host_layer_arch
-from ..base import InvokeResult
 from . import runtime_dir
 from .sandbox import CGROUP_ROOT, CpuEnforcement, detect_cpu_enforcement
 from .target import ALIAS, LocalTarget, Resolved, invoke_result

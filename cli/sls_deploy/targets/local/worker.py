@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ... import limits
-from ...errors import InvocationError
-from ..base import Report
+from ...core import limits
+from ...core.errors import InvocationError
+from ...core.records import Report
 from .runtime_api import Invocation, RuntimeApi, error_payload
 from .sandbox import (
     CpuEnforcement,

@@ -44,7 +44,7 @@ from sls_inference.drift import (
 )
 from sls_inference.signature import TensorSpec
 
-from ..model.samples import Samples
+from .samples import Samples
 
 BINS = 10
 NARROW_MAX_FEATURES = 64

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from .base import Stats
+from .records import Stats
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:

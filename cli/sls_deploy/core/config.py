@@ -16,7 +16,7 @@ from typing import Any
 
 from . import limits
 from .errors import ConfigError
-from .monitor.prices import override_problem
+from .prices import override_problem
 
 ENV_PREFIX = "SLS_DEPLOY_"
 DEFAULT_EMULATED_REGION = "us-east-1"

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..targets.base import AlarmState, MetricsResult
+from .records import AlarmState, MetricsResult
 
 if TYPE_CHECKING:
-    from ..config import ProjectConfig
+    from .config import ProjectConfig
 
 ERRORS = "errors"
 LATENCY = "p99-duration"

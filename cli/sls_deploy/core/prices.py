@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 PRICES_SOURCE = "https://aws.amazon.com/lambda/pricing/"
 HOURS_PER_MONTH = 730  # AWS's pricing examples bill a month as 730 hours

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sls_inference
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # sls_deploy/
 _REPO_ROOT = _PACKAGE_DIR.parent.parent
 
 
