@@ -107,36 +107,47 @@ def under(name: str, prefixes: Iterable[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
+def side_rule_violations(arrow: Arrow) -> Iterator[str]:
+    """The rules beside the floors: sls_inference, boto3, the pool, concrete targets."""
+    if arrow.source.startswith("sls_inference") and arrow.target.startswith("sls_deploy"):
+        yield f"{arrow}: the function's code never imports sls_deploy"
+    boto = arrow.target.split(".")[0] in ("boto3", "botocore")
+    if boto and arrow.source.startswith("sls_deploy") and not under(arrow.source, BOTO_IMPORTERS):
+        yield f"{arrow}: only targets.aws and template validation import boto3"
+    for source, target in FORBIDDEN:
+        if under(arrow.source, (source,)) and under(arrow.target, (target,)):
+            yield f"{arrow}: {source} must not import {target}"
+    concrete = under(arrow.target, ("sls_deploy.targets",)) and not under(
+        arrow.target, ("sls_deploy.targets.base",)
+    )
+    if concrete and not under(arrow.source, CONCRETE_TARGET_IMPORTERS):
+        yield f"{arrow}: only commands name a concrete target"
+
+
+def floor_violation(arrow: Arrow) -> str | None:
+    """Why `arrow` runs up the floors or across one floor (None: it runs down, or stays in its room)."""
+    source_room, target_room = room_of(arrow.source), room_of(arrow.target)
+    if source_room is None or target_room is None or source_room == target_room:
+        return None
+    try:
+        source_floor, target_floor = floor_of(source_room), floor_of(target_room)
+    except LookupError as exc:
+        return f"{arrow}: {exc} is on no floor of the plan"
+    if target_floor < source_floor:
+        return f"{arrow}: {source_room} is below {target_room}"
+    if target_floor == source_floor:
+        return f"{arrow}: {source_room} and {target_room} are independent rooms on one floor"
+    return None
+
+
 def violations(arrows: Iterable[Arrow]) -> list[str]:
     """What in `arrows` breaks the floor plan, one line each (empty: it holds)."""
     found: list[str] = []
     for arrow in arrows:
-        source_room, target_room = room_of(arrow.source), room_of(arrow.target)
-        if arrow.source.startswith("sls_inference") and arrow.target.startswith("sls_deploy"):
-            found.append(f"{arrow}: the function's code never imports sls_deploy")
-        boto = arrow.target.split(".")[0] in ("boto3", "botocore")
-        if boto and arrow.source.startswith("sls_deploy") and not under(arrow.source, BOTO_IMPORTERS):
-            found.append(f"{arrow}: only targets.aws and template validation import boto3")
-        for source, target in FORBIDDEN:
-            if under(arrow.source, (source,)) and under(arrow.target, (target,)):
-                found.append(f"{arrow}: {source} must not import {target}")
-        if source_room is None or target_room is None or source_room == target_room:
-            continue
-        if (
-            under(arrow.target, ("sls_deploy.targets",))
-            and not under(arrow.target, ("sls_deploy.targets.base",))
-            and not under(arrow.source, CONCRETE_TARGET_IMPORTERS)
-        ):
-            found.append(f"{arrow}: only commands name a concrete target")
-        try:
-            source_floor, target_floor = floor_of(source_room), floor_of(target_room)
-        except LookupError as exc:
-            found.append(f"{arrow}: {exc} is on no floor of the plan")
-            continue
-        if target_floor < source_floor:
-            found.append(f"{arrow}: {source_room} is below {target_room}")
-        elif target_floor == source_floor:
-            found.append(f"{arrow}: {source_room} and {target_room} are independent rooms on one floor")
+        found.extend(side_rule_violations(arrow))
+        floor = floor_violation(arrow)
+        if floor is not None:
+            found.append(floor)
     return found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -37,6 +38,9 @@ class FunctionBuild:
     model_sha256: str
     public: bool = False
     reserved_concurrency: int = 0  # Lambda's ReservedConcurrentExecutions; 0: not reserved
+    # The project's SAM template rendered with this build (what template.yaml holds); the AWS target deploys
+    # it. None for a build made without rendering one (tests, the local target's own runs).
+    template: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
