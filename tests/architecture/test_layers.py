@@ -158,7 +158,6 @@ PENDING = (
     "sls_deploy.pipeline",
     "sls_deploy.monitor.tune",
     "sls_deploy.compress.compressor",
-    "sls_deploy.targets.local.pool",
 )
 
 

@@ -26,7 +26,8 @@ from test_local_telemetry import RECORD, emf_line, worker_result  # noqa: E402
 
 from sls_deploy.targets.local import telemetry as telemetry_module  # noqa: E402
 from sls_deploy.targets.local.state import LocalState  # noqa: E402
-from sls_deploy.targets.local.target import Resolved, invoke_result  # noqa: E402
+from sls_deploy.targets.local.host import invoke_result  # noqa: E402
+from sls_deploy.targets.local.routing import Resolved  # noqa: E402
 from sls_deploy.targets.local.telemetry import Telemetry, connect  # noqa: E402
 
 LINES = (

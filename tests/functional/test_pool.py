@@ -145,7 +145,7 @@ def test_using_more_than_memory_size_is_an_out_of_memory_error(target: LocalTarg
 
 
 def test_without_a_cgroup_the_rss_watchdog_enforces_memory_size(target: LocalTarget) -> None:
-    pool = WorkerPool(target, idle_s=60, memory=MemoryEnforcement("rss-watchdog"))
+    pool = WorkerPool(target.host, idle_s=60, memory=MemoryEnforcement("rss-watchdog"))
     try:
         result = pool.invoke(
             target.resolve("tiny", "live"), json.dumps({"action": "alloc", "mb": 400}).encode()

@@ -12,7 +12,8 @@ import pytest
 from sls_deploy.core.artifacts import Artifact
 from sls_deploy.core.errors import TargetError
 from sls_deploy.core.zips import write_deterministic_zip
-from sls_deploy.targets.local.state import LocalState, VersionRecord
+from sls_deploy.targets.local.state import LocalState
+from sls_deploy.targets.local.versions import VersionRecord
 
 
 def layer(folder: Path, name: str, files: dict[str, str]) -> Artifact:

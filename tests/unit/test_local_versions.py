@@ -15,7 +15,8 @@ import pytest
 from sls_deploy.core.artifacts import Artifact
 from sls_deploy.core.errors import NotDeployedError, TargetError
 from sls_deploy.core.zips import write_deterministic_zip
-from sls_deploy.targets.local.state import AliasRoute, LocalState, VersionRecord
+from sls_deploy.targets.local.state import LocalState
+from sls_deploy.targets.local.versions import AliasRoute, VersionRecord
 
 
 def artifact(folder: Path, name: str, text: str) -> Artifact:

@@ -47,8 +47,9 @@ from ... import __version__
 from ...core import limits
 from ...core.errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
 from . import function_url, http11, invoke_api
-from .sandbox import detect_cpu_enforcement, detect_memory_enforcement
-from .target import ALIAS, LocalTarget, Resolved
+from .sandbox import detect_memory_enforcement
+from .routing import ALIAS, Resolved
+from .target import LocalTarget
 
 MAX_REQUEST_BYTES = (
     2 * limits.MAX_SYNC_PAYLOAD_BYTES
@@ -128,7 +129,7 @@ class _Resolver:
     def _stamp(self, name: str) -> int | None:
         folder = self._dirs.get(name)
         if folder is None:
-            folder = self._dirs[name] = str(self._target.state.function_dir(name))
+            folder = self._dirs[name] = str(self._target.function_folder(name))
         try:
             return os.stat(folder).st_mtime_ns
         except OSError:
@@ -140,10 +141,9 @@ class _Resolver:
         if cached is not None and stamp is not None and cached[0] == stamp:
             return cached[1]
         resolved = self._target.resolve(name, qualifier)
-        route = self._target.state.alias_routes(name).get(qualifier)
         # A folder changed in the last moment may change again within the same timestamp tick: not cached.
         settled = stamp is not None and time.time_ns() - stamp > _SETTLE_NS
-        if stamp is not None and settled and (route is None or route.extra_version is None):
+        if stamp is not None and settled and not resolved.splits_traffic:
             self._cache[(name, qualifier)] = (stamp, resolved)
         else:
             self._cache.pop((name, qualifier), None)
@@ -181,7 +181,7 @@ class Gateway:
             )
         self.target = target
         self.api_key = api_key or None
-        self._region = target.config.emulated_region
+        self._region = target.region
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         try:
             self._listener = socket.create_server((host.strip("[]"), port), family=family, backlog=128)
@@ -276,14 +276,10 @@ class Gateway:
             url=self.url,
             endpoints=tuple(endpoints),
             api_key_required=self.api_key is not None,
-            idle_seconds=self.target.config.idle_seconds,
+            idle_seconds=self.target.idle_seconds,
             memory_enforcement=detect_memory_enforcement().describe(),
             region=self._region,
-            cpu_enforcement=(
-                detect_cpu_enforcement().describe()
-                if self.target.config.emulate_cpu
-                else "not throttled (set emulate_cpu = true for Lambda's CPU share of MemorySize)"
-            ),
+            cpu_enforcement=self.target.cpu_enforcement(),
         )
 
     # -- connections ---------------------------------------------------------------------------------------
@@ -328,7 +324,7 @@ class Gateway:
 
     def _invoke(self, resolved: Resolved, payload: bytes, **options: Any) -> Any:
         """pool.run, keeping the worker to acknowledge once the response is sent."""
-        result, self._answered.worker = self.target.pool.run(
+        result, self._answered.worker = self.target.run(
             resolved, payload, defer_acknowledge=True, **options
         )
         return result
@@ -386,10 +382,10 @@ class Gateway:
         """The local function `name` refers to (its model name or its AWS function name), else None."""
         for refresh in (False, True):
             if refresh:
-                names = self.target.state.function_names()
+                names = self.target.function_names()
                 with self._lock:
                     self._names = set(names)
-                    self._aws_names = invoke_api.aws_names(self.target.config.project_name, names)
+                    self._aws_names = invoke_api.aws_names(self.target.project_name, names)
             if name in self._names:
                 return name
             if name in self._aws_names:
@@ -433,7 +429,7 @@ class Gateway:
                 return invoke_api.accepted(kind)
             invoked_as = target.qualifier if target.explicit else ""
             if kind == "Event":
-                self.target.pool.invoke_async(resolved, payload, invoked_as=invoked_as)
+                self.target.invoke_async(resolved, payload, invoked_as=invoked_as)
                 return invoke_api.accepted(kind)
             try:
                 result = self._invoke(
@@ -452,7 +448,7 @@ class Gateway:
 
     def _list_functions(self) -> dict[str, Any]:
         functions = []
-        for name in self.target.state.function_names():
+        for name in self.target.function_names():
             try:
                 record = self.target.resolve(name, "$LATEST").record
             except NotDeployedError:
@@ -501,7 +497,7 @@ class Gateway:
                 return _json_reply(200, {"name": "sls-deploy", "version": __version__, "extensions": []})
             if parts[-1] == "live":
                 return _json_reply(200, {"live": True})
-            ready = bool(self.target.state.function_names())
+            ready = bool(self.target.function_names())
             return _json_reply(200 if ready else 503, {"ready": ready})
         if len(parts) < 3 or parts[1] != "models":
             return _oip_error(404, f"no Open Inference Protocol route {request.method} {path}")

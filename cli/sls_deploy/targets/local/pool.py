@@ -6,7 +6,7 @@ As on Lambda:
   most recently used first, so surplus workers go idle and are reaped), else starts one (a cold start).
 - Concurrency is counted per function (all its versions): at most its reserved concurrency (the function's
   settings, `reserved_concurrency` at deploy; Lambda's ReservedConcurrentExecutions), or
-  limits.LOCAL_MAX_CONCURRENCY when unreserved. One more request is throttled: LocalTarget.throttled counts
+  limits.LOCAL_MAX_CONCURRENCY when unreserved. One more request is throttled: PoolHost.throttled counts
   it and ThrottledError (the gateway's 429 TooManyRequestsException) is raised. A request never waits.
 - Scale to zero: a worker idle longer than the idle window (config.idle_seconds) is stopped by one reaper
   thread; the next request is a cold start.
@@ -15,8 +15,11 @@ As on Lambda:
 - Each worker holds its version's lease (LocalState.lease) while it lives, so pruning or removing the
   version leaves its files alone until the worker stops. Workers are kept per version by number and content
   (a number may name another version after a remove and a new push).
-- Every finished invocation goes through LocalTarget.complete (logs, REPORT, metrics), with the function's
+- Every finished invocation goes through PoolHost.finished (logs, REPORT, metrics), with the function's
   concurrency at the time it started.
+
+The pool knows its host only through PoolHost, the few calls it makes (host.py implements them for the local
+target).
 
 `invoke_async` runs an `Event` invocation in the background (Lambda's asynchronous invoke): a throttled event
 is retried with backoff for up to ASYNC_RETRY_S, as Lambda keeps throttled events queued; function errors
@@ -31,17 +34,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ...core import limits
 from ...core.errors import InvocationError, ThrottledError
 from ...core.records import InvokeResult
 from .sandbox import CpuEnforcement, MemoryEnforcement
-from .worker import Worker, WorkerSpec
+from .worker import Worker, WorkerResult, WorkerSpec
 
 if TYPE_CHECKING:
-    from .state import VersionLease, VersionRecord
-    from .target import LocalTarget, Resolved
+    from .routing import Resolved
+    from .versions import VersionLease, VersionRecord
 
 ASYNC_RETRY_S = 300.0  # how long a throttled Event invocation keeps being retried (Lambda: up to 6 hours)
 STOP_GRACE_S = 0.2
@@ -54,6 +57,32 @@ VersionKey = tuple[int, str, tuple[str, ...], str]
 
 def version_key(record: VersionRecord) -> VersionKey:
     return (record.version, record.code_sha256, record.layer_sha256s, record.created_at)
+
+
+class PoolHost(Protocol):
+    """What the pool asks of the platform it runs on."""
+
+    def worker_spec(self, resolved: Resolved) -> tuple[WorkerSpec, list[str]]:
+        """What a worker of the version runs, and warnings for its results (asked once per version)."""
+        ...
+
+    def finished(
+        self, resolved: Resolved, result: WorkerResult, warnings: list[str], concurrency: int | None = None
+    ) -> InvokeResult:
+        """A finished invocation, recorded, as the caller gets it."""
+        ...
+
+    def throttled(self, resolved: Resolved) -> None:
+        """A throttled request, to be counted."""
+        ...
+
+    def lease(self, record: VersionRecord) -> VersionLease:
+        """A hold on the version's files for a new worker's life (NotDeployedError: it is gone)."""
+        ...
+
+    def reserved_concurrency(self, name: str) -> int:
+        """The function's reserved concurrency; 0 when it has none."""
+        ...
 
 
 @dataclass
@@ -71,16 +100,16 @@ class _Prepared:
 
 
 class WorkerPool:
-    """Warm workers of one LocalTarget's functions. Thread-safe; `close()` stops every worker."""
+    """Warm workers of one host's functions. Thread-safe; `close()` stops every worker."""
 
     def __init__(
         self,
-        target: LocalTarget,
+        host: PoolHost,
         idle_s: float,
         memory: MemoryEnforcement | None = None,
         cpu: CpuEnforcement | None = None,
     ) -> None:
-        self._target = target
+        self._host = host
         self.idle_s = float(idle_s)
         self._memory = memory
         self._cpu = cpu  # None: workers are not held to Lambda's CPU share
@@ -144,7 +173,7 @@ class WorkerPool:
             self._release(resolved.record, worker)
         if not defer_acknowledge:
             worker.acknowledge()
-        invoked = self._target.complete(resolved, result, list(prepared.warnings), concurrency=concurrency)
+        invoked = self._host.finished(resolved, result, list(prepared.warnings), concurrency=concurrency)
         return invoked, worker
 
     def invoke_async(
@@ -201,7 +230,7 @@ class WorkerPool:
         key = (record.name, version_key(record))
         prepared = self._prepared.get(key)
         if prepared is None:
-            spec, warnings = self._target.worker_spec(resolved)
+            spec, warnings = self._host.worker_spec(resolved)
             prepared = self._prepared.setdefault(key, _Prepared(spec, tuple(warnings)))
         return prepared
 
@@ -212,7 +241,7 @@ class WorkerPool:
         cached = self._limits.get(name)
         if cached is not None and now - cached[0] < SETTINGS_TTL_S:
             return cached[1]
-        reserved = int(self._target.state.function_settings(name).get("reserved_concurrency") or 0)
+        reserved = self._host.reserved_concurrency(name)
         limit = reserved if reserved > 0 else limits.LOCAL_MAX_CONCURRENCY
         self._limits[name] = (now, limit)
         return limit
@@ -243,7 +272,7 @@ class WorkerPool:
                 self._busy.add(worker)
                 concurrency = function.busy
         if throttled:
-            self._target.throttled(resolved)
+            self._host.throttled(resolved)
             reserved = limit != limits.LOCAL_MAX_CONCURRENCY
             raise ThrottledError(
                 f"{name} is already running {limit} concurrent invocations, its "
@@ -261,7 +290,7 @@ class WorkerPool:
         assert worker is not None
         if fresh:
             try:  # the version's files stay on disk while this worker may run it
-                lease = self._target.state.lease(resolved.record)
+                lease = self._host.lease(resolved.record)
             except BaseException:
                 self._release(resolved.record, worker)
                 raise
@@ -299,6 +328,21 @@ class WorkerPool:
         if stop:
             self._stop(worker, grace_s=0)
 
+    def _expired_locked(self, now: float) -> tuple[list[Worker], float | None]:
+        """Take the idle workers past the idle window out of the pool; also when the next one expires."""
+        expired: list[Worker] = []
+        next_expiry: float | None = None
+        for function in self._functions.values():
+            for workers in function.idle.values():
+                for worker in list(workers):
+                    expiry = worker.last_used + self.idle_s
+                    if expiry <= now:
+                        workers.remove(worker)
+                        expired.append(worker)
+                    elif next_expiry is None or expiry < next_expiry:
+                        next_expiry = expiry
+        return expired, next_expiry
+
     def _reap(self) -> None:
         """Stop workers idle longer than the idle window; sleeps until the next one would expire."""
         while True:
@@ -308,16 +352,7 @@ class WorkerPool:
                     if self._closed:
                         return
                     now = time.monotonic()
-                    next_expiry: float | None = None
-                    for function in self._functions.values():
-                        for workers in function.idle.values():
-                            for worker in list(workers):
-                                expiry = worker.last_used + self.idle_s
-                                if expiry <= now:
-                                    workers.remove(worker)
-                                    expired.append(worker)
-                                elif next_expiry is None or expiry < next_expiry:
-                                    next_expiry = expiry
+                    expired, next_expiry = self._expired_locked(now)
                     if not expired:
                         self._reaper_deadline = next_expiry
                         self._cond.wait(None if next_expiry is None else next_expiry - now)

@@ -26,157 +26,31 @@ remove or garbage collection. Artifacts and extracted trees go when no version r
 and publishes the record referencing them under the shared one (`pinning_artifacts`), so a concurrent
 collection never deletes an artifact a publish is about to reference.
 
+The records live in versions.py, the artifacts and extracted trees in store.py (ArtifactStore, which
+LocalState extends).
+
 Side effects: only below the state folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import hashlib
 import json
-import os
 import shutil
-import stat
 import time
 import uuid
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
-
-from sls_inference.integrity import sha256_file
+from typing import Any
 
 from ...core.artifacts import Artifact
 from ...core.errors import NotDeployedError, TargetError
 from ...core.fsutil import atomic_write_text, file_lock
-from ...core.zips import extract_zip
 from ..base import default_rollback
-
-RECORD_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    """One published version: which code and layers (by sha256) with which configuration."""
-
-    name: str
-    version: int
-    code_sha256: str
-    layer_sha256s: tuple[str, ...]  # mount order: later layers overwrite earlier ones in /opt
-    handler: str
-    runtime: str
-    arch: str
-    memory: int
-    timeout: int
-    environment: dict[str, str] = field(default_factory=dict, hash=False)
-    model_sha256: str = ""
-    created_at: str = ""
-
-    @property
-    def fingerprint(self) -> str:
-        """What makes two versions the same (all but name, number and date): equal → no new version."""
-        data = [
-            self.code_sha256,
-            list(self.layer_sha256s),
-            self.handler,
-            self.runtime,
-            self.arch,
-            self.memory,
-            self.timeout,
-            sorted(self.environment.items()),
-            self.model_sha256,
-        ]
-        return hashlib.sha256(json.dumps(data).encode()).hexdigest()
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["layer_sha256s"] = list(self.layer_sha256s)
-        return {"format": RECORD_FORMAT, **data}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> VersionRecord:
-        fields = {k: v for k, v in data.items() if k not in ("format", "fingerprint")}
-        fields["layer_sha256s"] = tuple(fields.get("layer_sha256s", ()))
-        fields["environment"] = dict(fields.get("environment", {}))
-        return cls(**fields)
-
-
-@dataclass(frozen=True)
-class AliasRoute:
-    """Where an alias sends traffic: `version`, and the share `extra_weight` (0..1) of it to `extra_version`."""
-
-    version: int
-    extra_version: int | None = None
-    extra_weight: float = 0.0
-    since: float | None = field(default=None, compare=False)  # when the canary (extra version) began
-
-    def __post_init__(self) -> None:
-        if self.extra_version is not None and not 0.0 < self.extra_weight < 1.0:
-            raise ValueError(f"extra_weight {self.extra_weight} is not between 0 and 1")
-
-    @property
-    def versions(self) -> tuple[int, ...]:
-        return (self.version,) if self.extra_version is None else (self.version, self.extra_version)
-
-    def to_json(self) -> Any:
-        """A plain version number without routing (the original aliases.json format), else an object."""
-        if self.extra_version is None:
-            return self.version
-        data: dict[str, Any] = {
-            "version": self.version,
-            "extra_version": self.extra_version,
-            "extra_weight": self.extra_weight,
-        }
-        if self.since is not None:
-            data["since"] = self.since
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> AliasRoute:
-        if isinstance(data, dict):
-            extra = data.get("extra_version")
-            weight = float(data.get("extra_weight") or 0.0)
-            if extra is None or weight <= 0.0:
-                return cls(int(data["version"]))
-            since = data.get("since")
-            return cls(int(data["version"]), int(extra), weight, None if since is None else float(since))
-        return cls(int(data))
-
-
-@dataclass(frozen=True)
-class Publication:
-    """What `publish` did: the version `alias` now routes to (for a canary: its extra version), whether
-    anything changed, the alias before and after, the versions retired by pruning, and the artifacts that
-    retired versions referenced (to offer to `collect_garbage`)."""
-
-    record: VersionRecord
-    changed: bool
-    before: AliasRoute | None
-    route: AliasRoute
-    retired: tuple[int, ...] = ()
-    released_artifacts: frozenset[str] = frozenset()
-
-
-class VersionLease:
-    """A shared lock on one version, held while a worker runs it: its files are not deleted meanwhile."""
-
-    def __init__(self, handle: IO[str]) -> None:
-        self._handle: IO[str] | None = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-    def __enter__(self) -> VersionLease:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+from .store import ArtifactStore
+from .versions import AliasRoute, Publication, PublishPlan, VersionLease, VersionRecord, prunable
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -194,78 +68,8 @@ def _read_json(path: Path) -> Any:
         ) from exc
 
 
-def _make_read_only(root: Path) -> None:
-    """Drop write bits, as Lambda mounts /var/task and /opt read-only (root ignores them, others do not)."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            path = Path(dirpath) / name
-            mode = path.stat().st_mode
-            path.chmod(stat.S_IMODE(mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another filesystem, or links not allowed
-        shutil.copy2(src, dst)
-
-
-class LocalState:
+class LocalState(ArtifactStore):
     """Reads and writes the state folder of one project."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    # -- artifacts ---------------------------------------------------------------------------------------
-    def artifact_path(self, sha256: str) -> Path:
-        return self.root / "artifacts" / f"{sha256}.zip"
-
-    def store_artifact(self, artifact: Artifact) -> Path:
-        """Copy the zip in under its sha256 (once); checks the file still has the hash it was built with."""
-        dest = self.artifact_path(artifact.sha256)
-        if dest.is_file():
-            return dest
-        if not artifact.zip_path.is_file():
-            raise TargetError(
-                f"the {artifact.kind} zip {artifact.zip_path} is missing",
-                "build it again (sls-deploy push rebuilds everything it needs)",
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        shutil.copyfile(artifact.zip_path, tmp)
-        actual = sha256_file(tmp)
-        if actual != artifact.sha256:
-            tmp.unlink()
-            raise TargetError(
-                f"{artifact.zip_path} changed after it was built (sha256 {actual[:12]}…, "
-                f"expected {artifact.sha256[:12]}…)",
-                "build it again, then deploy",
-            )
-        tmp.replace(dest)
-        return dest
-
-    def extracted(self, sha256: str) -> Path:
-        """The zip with this sha256, extracted once into extracted/<sha256>/ (read-only files)."""
-        dest = self.root / "extracted" / sha256
-        if dest.is_dir():
-            return dest
-        zip_path = self.artifact_path(sha256)
-        if not zip_path.is_file():
-            raise TargetError(
-                f"artifact {sha256[:12]}… is missing from {self.root / 'artifacts'}",
-                "push the function again to restore it",
-            )
-        tmp = dest.with_name(f".{sha256}.{uuid.uuid4().hex}.tmp")
-        tmp.mkdir(parents=True)
-        try:
-            extract_zip(zip_path, tmp)
-            _make_read_only(tmp)
-            tmp.rename(dest)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not dest.is_dir():  # not a concurrent extraction that won the rename
-                raise
-        return dest
 
     # -- functions and versions --------------------------------------------------------------------------
     def function_dir(self, name: str) -> Path:
@@ -315,67 +119,88 @@ class LocalState:
     def lock(self, name: str) -> AbstractContextManager[None]:
         return file_lock(self.function_dir(name) / ".lock")
 
-    def publish(
+    def plan_publish(
         self,
         record: VersionRecord,
         alias: str = "live",
         canary_weight: float | None = None,
         keep: int | None = None,
-    ) -> Publication:
-        """Route `alias` to a version equal to `record` (its `version` is ignored), publishing one if needed.
+    ) -> PublishPlan:
+        """What `publish` would do now, without writing: the version `alias` would route to (an equal one
+        reused when the alias routes to it or it is the newest, say after a rollback; else the next number,
+        its created_at still empty), the alias before and after, and the versions pruning would retire.
 
-        An equal version is reused when the alias routes to it or it is the newest (say after a rollback);
-        otherwise a new version number is minted. Without `canary_weight` the alias sends all its traffic
-        there; with it (0..1) the version becomes the alias's extra version with that weight and the alias's
-        main version keeps the rest — unless there is no main version yet, or it is that same version.
-        With `keep`, versions beyond the newest `keep` are retired unless an alias routes to them.
-        Holds the function's lock throughout; call inside `pinning_artifacts()` when the record's artifacts
-        were just stored.
-        """
+        Without `canary_weight` the alias sends all its traffic there; with it (0..1) the version becomes
+        the alias's extra version with that weight and the alias's main version keeps the rest — unless
+        there is no main version yet, or it is that same version. With `keep`, versions beyond the newest
+        `keep` are retired unless an alias routes to them or $LATEST names them."""
         if canary_weight is not None and not 0.0 < canary_weight < 1.0:
             raise TargetError(
                 f"a canary weight of {canary_weight} is not between 0 and 1",
                 "give a percentage 0 < PCT < 100",
             )
         name = record.name
-        with self.lock(name):
-            before = self.alias_routes(name).get(alias)
-            existing = self.versions(name)
-            candidates = [*(before.versions if before else ()), *existing[-1:]]
-            published = next(
-                (
-                    found
-                    for found in (self.read_version(name, n) for n in candidates)
-                    if found is not None and found.fingerprint == record.fingerprint
-                ),
-                None,
+        routes = self.alias_routes(name)
+        before = routes.get(alias)
+        existing = self.versions(name)
+        candidates = [*(before.versions if before else ()), *existing[-1:]]
+        found = (self.read_version(name, n) for n in candidates)
+        published = next((v for v in found if v is not None and v.fingerprint == record.fingerprint), None)
+        minted = published is None
+        if published is None:
+            published = replace(record, version=self._next_number(name), created_at="")
+        if canary_weight is None or before is None or before.version == published.version:
+            route = AliasRoute(published.version)
+        else:
+            same = before.extra_version == published.version and before.since is not None
+            route = AliasRoute(
+                before.version, published.version, canary_weight, before.since if same else None
             )
-            minted = published is None
-            if published is None:
-                published = VersionRecord.from_json(
-                    {
-                        **record.to_json(),
-                        "version": self._next_number(name),
-                        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    }
+        changed = minted or route != before
+        retired: tuple[int, ...] = ()
+        if keep is not None:
+            after = {**routes, alias: route} if changed else routes
+            latest = published.version if changed else self.latest(name)
+            spared = {n for r in after.values() for n in r.versions} | ({latest} if latest else set())
+            retired = tuple(prunable([*existing, *([published.version] if minted else [])], spared, keep))
+        return PublishPlan(published, minted, changed, before, route, retired)
+
+    def publish(
+        self,
+        record: VersionRecord,
+        alias: str = "live",
+        canary_weight: float | None = None,
+        keep: int | None = None,
+        expected: PublishPlan | None = None,
+    ) -> Publication:
+        """Carry out `plan_publish` under the function's lock (with `expected`: only if it still plans that,
+        else TargetError). Call inside `pinning_artifacts()` when the record's artifacts were just stored."""
+        name = record.name
+        with self.lock(name):
+            plan = self.plan_publish(record, alias, canary_weight, keep)
+            if expected is not None and plan != expected:
+                raise TargetError(
+                    f"{name} changed on the local target since this deploy was planned (now: "
+                    f"{plan.describe(alias)}; planned: {expected.describe(alias)})",
+                    "plan again: run the push again",
                 )
+            published, route = plan.record, plan.route
+            if plan.minted:
+                published = replace(published, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 self.build_opt(published)
                 _write_json(self._record_path(name, published.version), published.to_json())
-            if canary_weight is None or before is None or before.version == published.version:
-                route = AliasRoute(published.version)
-            else:
-                same = before.extra_version == published.version and before.since is not None
-                since = before.since if same else time.time()
-                route = AliasRoute(before.version, published.version, canary_weight, since)
-            changed = minted or route != before
-            if changed:
+            if route.extra_version is not None and route.since is None:
+                route = replace(route, since=time.time())
+            if plan.changed:
                 _write_json(self.function_dir(name) / "latest.json", {"version": published.version})
                 self.set_alias(name, alias, route)
             retired = self._prune_locked(name, keep) if keep is not None else []
             released = {
                 sha for gone in self._sweep_locked(name) for sha in (gone.code_sha256, *gone.layer_sha256s)
             }
-            return Publication(published, changed, before, route, tuple(retired), frozenset(released))
+            return Publication(
+                published, plan.changed, plan.before, route, tuple(retired), frozenset(released)
+            )
 
     def deploy(
         self,
@@ -384,14 +209,15 @@ class LocalState:
         alias: str = "live",
         canary_weight: float | None = None,
         keep: int | None = None,
+        expected: PublishPlan | None = None,
     ) -> Publication:
-        """Store `artifacts`, publish `record` (see `publish`), make its files ready to run, and delete the
+        """Store `artifacts`, publish `record` (see `publish`; `expected`: the plan it must still match), make its files ready to run, and delete the
         artifacts that versions retired meanwhile no longer need. The artifacts stay pinned until the record
         referencing them is published, so a concurrent garbage collection cannot take them in between."""
         with self.pinning_artifacts():
             for artifact in artifacts:
                 self.store_artifact(artifact)
-            publication = self.publish(record, alias, canary_weight, keep)
+            publication = self.publish(record, alias, canary_weight, keep, expected)
             self.extracted(publication.record.code_sha256)
             self.opt_dir(publication.record)
         if publication.released_artifacts:
@@ -472,12 +298,11 @@ class LocalState:
 
     def _prune_locked(self, name: str, keep: int) -> list[int]:
         """Retire all but the newest `keep` versions, sparing what an alias routes to and $LATEST."""
-        existing = self.versions(name)
         spared = {n for route in self.alias_routes(name).values() for n in route.versions}
         latest = self.latest(name)
         if latest is not None:
             spared.add(latest)
-        doomed = [n for n in existing[: max(0, len(existing) - keep)] if n not in spared]
+        doomed = prunable(self.versions(name), spared, keep)
         for number in doomed:
             self._retire_locked(name, number)
         return doomed
@@ -608,16 +433,7 @@ class LocalState:
         tmp = dest.with_name(f".opt.{uuid.uuid4().hex}.tmp")
         tmp.mkdir(parents=True)
         try:
-            for sha in record.layer_sha256s:
-                layer = self.extracted(sha)
-                for dirpath, _, filenames in os.walk(layer):
-                    rel = Path(dirpath).relative_to(layer)
-                    (tmp / rel).mkdir(parents=True, exist_ok=True)
-                    for filename in filenames:
-                        target = tmp / rel / filename
-                        if target.exists():
-                            target.unlink()  # a later layer overwrites an earlier one
-                        _link_or_copy(Path(dirpath) / filename, target)
+            self.merge_layers(record.layer_sha256s, tmp)
             if dest.is_dir():  # built concurrently; keep the first
                 shutil.rmtree(tmp)
             else:

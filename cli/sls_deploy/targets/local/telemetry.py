@@ -49,7 +49,8 @@ from ...core.errors import TargetError
 from ...core.records import InvokeResult, LogEvent, MetricsResult, Report
 from ...core.stats import max_overlap, summarize
 from .emf import parse_emf
-from .state import LocalState, VersionRecord
+from .state import LocalState
+from .versions import VersionRecord
 from .worker import WorkerResult
 
 DB_NAME = "telemetry.sqlite3"

@@ -24,7 +24,9 @@ from ...core.records import InvokeResult
 from ...package.runtime_layer import host_layer_arch
 from . import runtime_dir
 from .sandbox import CGROUP_ROOT, CpuEnforcement, detect_cpu_enforcement
-from .target import ALIAS, LocalTarget, Resolved, invoke_result
+from .host import invoke_result
+from .routing import ALIAS, Resolved
+from .target import LocalTarget
 from .worker import Worker, WorkerSpec
 
 
@@ -65,8 +67,8 @@ class LocalTuneRunner:
         self.cpu_scaled = self._cpu.enforced
         self.cpu = self._cpu.describe()
         self.arch = host_layer_arch() or runtime_dir.host_machine()  # Lambda's name for this machine's
-        self._spec, self._warnings = target.worker_spec(self._resolved)
-        self._lease = target.state.lease(self._resolved.record)
+        self._spec, self._warnings = target.host.worker_spec(self._resolved)
+        self._lease = target.host.lease(self._resolved.record)
 
     def spec_for(self, memory_mb: int) -> WorkerSpec:
         """The deployed version's worker spec at `memory_mb` (nothing else differs)."""
