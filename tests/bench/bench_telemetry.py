@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_local_telemetry import RECORD, emf_line, worker_result  # noqa: E402
 
 from sls_deploy.targets.local import telemetry as telemetry_module  # noqa: E402
-from sls_deploy.targets.local.state import LocalState  # noqa: E402
 from sls_deploy.targets.local.host import invoke_result  # noqa: E402
 from sls_deploy.targets.local.routing import Resolved  # noqa: E402
+from sls_deploy.targets.local.state import LocalState  # noqa: E402
 from sls_deploy.targets.local.telemetry import Telemetry, connect  # noqa: E402
 
 LINES = (

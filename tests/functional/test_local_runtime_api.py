@@ -19,7 +19,9 @@ from local_target_helpers import (
 
 from sls_deploy.core import limits
 from sls_deploy.core.errors import InvocationError
-from sls_deploy.targets.local.worker import Worker, WorkerResult, WorkerSpec
+from sls_deploy.targets.local.environment import WorkerSpec
+from sls_deploy.targets.local.invocation import WorkerResult
+from sls_deploy.targets.local.worker import Worker
 
 APP = """
 import os, subprocess, time

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from sls_deploy.core.records import Report
-from sls_deploy.targets.local.state import LocalState
-from sls_deploy.targets.local.versions import VersionRecord
 from sls_deploy.targets.local.host import invoke_result
+from sls_deploy.targets.local.invocation import WorkerResult
 from sls_deploy.targets.local.routing import Resolved
+from sls_deploy.targets.local.state import LocalState
 from sls_deploy.targets.local.telemetry import WRITE_INTERVAL_S, Telemetry, connect, enforce_retention
-from sls_deploy.targets.local.worker import WorkerResult
+from sls_deploy.targets.local.versions import VersionRecord
 
 RECORD = VersionRecord(
     name="digits",

@@ -47,8 +47,8 @@ from ... import __version__
 from ...core import limits
 from ...core.errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
 from . import function_url, http11, invoke_api
-from .sandbox import detect_memory_enforcement
 from .routing import ALIAS, Resolved
+from .sandbox import detect_memory_enforcement
 from .target import LocalTarget
 
 MAX_REQUEST_BYTES = (
@@ -324,9 +324,7 @@ class Gateway:
 
     def _invoke(self, resolved: Resolved, payload: bytes, **options: Any) -> Any:
         """pool.run, keeping the worker to acknowledge once the response is sent."""
-        result, self._answered.worker = self.target.run(
-            resolved, payload, defer_acknowledge=True, **options
-        )
+        result, self._answered.worker = self.target.run(resolved, payload, defer_acknowledge=True, **options)
         return result
 
     def _answer(self, request: http11.Request, peer: str) -> bytes:

@@ -26,11 +26,12 @@ from ...core.config import ProjectConfig
 from ...core.records import InvokeResult
 from . import runtime_dir, s3
 from .canary import LocalAlarms
+from .environment import WorkerSpec
+from .invocation import WorkerResult
 from .routing import Resolved
 from .state import LocalState
 from .telemetry import Telemetry
 from .versions import VersionLease, VersionRecord
-from .worker import WorkerResult, WorkerSpec
 
 LOG_TAIL_BYTES = 4096  # Lambda's X-Amz-Log-Result carries the last 4 KB of the invocation's log
 # A local function's role: S3 calls go to the local endpoint, which does not check signatures.

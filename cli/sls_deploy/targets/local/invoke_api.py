@@ -30,7 +30,7 @@ from ...core.errors import InvocationError, NotDeployedError, ThrottledError
 from ...core.names import function_name as aws_function_name
 from ...core.records import InvokeResult
 from . import http11
-from .worker import ACCOUNT_ID
+from .environment import ACCOUNT_ID
 
 PREFIX = "/2015-03-31/functions"
 INVOKE_RE = re.compile(rf"^{PREFIX}/(?P<function>[^/]+)/invocations/?$")

@@ -49,9 +49,9 @@ from ...core.errors import TargetError
 from ...core.records import InvokeResult, LogEvent, MetricsResult, Report
 from ...core.stats import max_overlap, summarize
 from .emf import parse_emf
+from .invocation import WorkerResult
 from .state import LocalState
 from .versions import VersionRecord
-from .worker import WorkerResult
 
 DB_NAME = "telemetry.sqlite3"
 LOG_BYTES_PER_FUNCTION = 64 * 1024 * 1024

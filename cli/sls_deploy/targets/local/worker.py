@@ -1,17 +1,15 @@
-"""A Worker: one Lambda execution environment on this machine — one awslambdaric process (see BOOTSTRAP).
+"""A Worker: one Lambda execution environment on this machine — one awslambdaric process, started by
+bootstrap.py (run by path in the runtime's interpreter).
 
 The process runs with the function code as its working directory (LAMBDA_TASK_ROOT), the merged layers as
-its /opt, a clean environment holding only what Lambda sets (plus the function's variables and the caller's
-AWS credential/endpoint variables), its memory limit (sandbox.py) and its own Runtime API (runtime_api.py).
-A worker serves invocations one at a time and stays warm between them until `stop()`.
+its /opt, a clean environment holding only what Lambda sets (environment.py), its memory limit (sandbox.py)
+and its own Runtime API (runtime_api.py). A worker serves invocations one at a time and stays warm between
+them until `stop()`.
 
 An invocation runs entirely in the calling thread: it hands the event to the runtime's waiting GET /next,
-then polls the runtime's connection, the worker's log pipe and its process handle (a pidfd) until the answer,
-the process's death or the timeout. Nothing else in this process wakes up for it.
-
-What a worker measures, as Lambda's REPORT line does: init duration (spawn → first GET /next), duration
-(event handed out → response posted), billed duration (rounded up to 1 ms; on a cold start it includes the
-init phase, which Lambda bills for zip functions since Aug 2025), max memory used (the process's VmHWM).
+then polls the runtime's connection, the worker's log pipe (logpipe.py) and its process handle (a pidfd)
+until the answer, the process's death or the timeout. Nothing else in this process wakes up for it. What it
+answers and measures (REPORT) is invocation.py's.
 
 Failures come back as Lambda reports them: a timeout kills the worker (`Sandbox.Timedout`, "Task timed out
 after N.NN seconds"), a process that dies mid-request is `Runtime.ExitError`, or `Runtime.OutOfMemory` when
@@ -31,25 +29,23 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
-import math
 import os
-import random
 import signal
 import subprocess
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ...core import limits
 from ...core.errors import InvocationError
-from ...core.records import Report
-from .runtime_api import Invocation, RuntimeApi, error_payload
+from . import invocation as invocation_steps
+from .environment import WorkerSpec, lambda_environment
+from .invocation import WorkerResult
+from .logpipe import LOG_DRAIN_INTERVAL_S, LogPipe
+from .runtime_api import InitError, Invocation, RuntimeApi
 from .sandbox import (
     CpuEnforcement,
     CpuLimit,
@@ -61,248 +57,9 @@ from .sandbox import (
     status_kb,
 )
 
-ACCOUNT_ID = "000000000000"  # a local "account" for ARNs the function may parse
-# The caller's variables passed through to the function: credentials and endpoints (a real Lambda gets its
-# role's credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN), the CA bundle, and a
-# profile with the files it lives in. Nothing else of the caller's environment reaches the function.
-PASSTHROUGH_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_CA_BUNDLE",
-    "AWS_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-)
-PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
+# How the worker starts awslambdaric (see bootstrap.py): `python -S BOOTSTRAP HANDLER`.
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 _LIVE_WORKERS: weakref.WeakSet[Worker] = weakref.WeakSet()
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Everything a worker process needs: which code, which layers, which interpreter, which settings."""
-
-    function_name: str
-    version: str  # "1", "2", … or "$LATEST": AWS_LAMBDA_FUNCTION_VERSION
-    handler: str  # module.function
-    interpreter: Path
-    python_version: str  # "3.12": names the layers' site-packages folder and AWS_EXECUTION_ENV
-    task_root: Path  # the extracted function code (Lambda's /var/task)
-    opt_dir: Path  # the merged layers (Lambda's /opt); may be empty
-    runtime_dir: Path  # awslambdaric + boto3 (Lambda's /var/runtime), see runtime_dir.py
-    memory_mb: int
-    timeout_s: float
-    region: str
-    environment: Mapping[str, str] = field(default_factory=dict, hash=False)  # the function's own variables
-    qualifier: str = ""  # how it was invoked (alias or version), for the invoked function ARN
-
-    @property
-    def function_arn(self) -> str:
-        return self.arn_for(self.qualifier)
-
-    def arn_for(self, qualifier: str) -> str:
-        """The function's ARN as invoked with `qualifier` ("" for the unqualified ARN)."""
-        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
-        return f"{arn}:{qualifier}" if qualifier else arn
-
-
-@dataclass(frozen=True)
-class WorkerResult:
-    """One invocation's outcome: Lambda's response payload and X-Amz-Function-Error, REPORT, log lines."""
-
-    request_id: str
-    payload: bytes
-    function_error: str | None  # "Unhandled" when the function (or the platform for it) reported an error
-    error_type: str | None  # errorType of that error: e.g. "ValueError", "Runtime.ImportModuleError"
-    report: Report
-    logs: tuple[str, ...]  # the function's output during this invocation (and its init, when cold)
-    cold: bool
-
-
-def map_lambda_paths(value: str, spec: WorkerSpec) -> str:
-    """Rewrite /opt/… and /var/task/… (also inside colon-separated lists) to the worker's local trees."""
-    mounts = (("/opt", str(spec.opt_dir)), ("/var/task", str(spec.task_root)))
-
-    def one(part: str) -> str:
-        for mount, local in mounts:
-            if part == mount or part.startswith(mount + "/"):
-                return local + part[len(mount) :]
-        return part
-
-    return ":".join(one(part) for part in value.split(":"))
-
-
-def lambda_environment(
-    spec: WorkerSpec, runtime_api: str, log_stream: str, parent: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The worker's complete environment: Lambda's variables, the function's, and the pass-through ones."""
-    parent = os.environ if parent is None else parent
-    task, opt, runtime = str(spec.task_root), str(spec.opt_dir), str(spec.runtime_dir)
-    interpreter_bin = spec.interpreter.parent
-    interpreter_lib = spec.interpreter.resolve().parent.parent / "lib"  # Lambda's /var/lang/lib
-    env = {
-        "LANG": "en_US.UTF-8",
-        "TZ": ":UTC",
-        "PATH": f"{interpreter_bin}:/usr/local/bin:/usr/bin:/bin:{opt}/bin",
-        "LD_LIBRARY_PATH": f"{interpreter_lib}:/lib64:/usr/lib64:{runtime}:{runtime}/lib:{task}:{task}/lib:"
-        f"{opt}/lib",
-        # Lambda's order: the function's code, then the layers, then the runtime's own packages (boto3).
-        "PYTHONPATH": f"{task}:{opt}/python/lib/python{spec.python_version}/site-packages:{opt}/python:"
-        f"{runtime}",
-        # /var/task and /opt are read-only on Lambda: no __pycache__ written next to the shared trees.
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    # A function may override LANG, PATH, PYTHONPATH, … as on Lambda. Paths into /opt and /var/task (e.g.
-    # SLS_MODEL_DIR=/opt/model) are mapped onto the local trees: the worker cannot mount them there.
-    env.update({key: map_lambda_paths(value, spec) for key, value in spec.environment.items()})
-    for key, value in parent.items():
-        if key in PASSTHROUGH_VARS or key.startswith(PASSTHROUGH_PREFIXES):
-            env[key] = value
-    if "AWS_PROFILE" in env:  # the function has no HOME: point it at the caller's files
-        env.setdefault("AWS_CONFIG_FILE", str(Path("~/.aws/config").expanduser()))
-        env.setdefault("AWS_SHARED_CREDENTIALS_FILE", str(Path("~/.aws/credentials").expanduser()))
-    env.update(
-        {
-            "_HANDLER": spec.handler,
-            "AWS_REGION": spec.region,
-            "AWS_DEFAULT_REGION": spec.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{spec.python_version}",
-            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-            "AWS_LAMBDA_RUNTIME_API": runtime_api,
-            "LAMBDA_TASK_ROOT": task,
-            "LAMBDA_RUNTIME_DIR": runtime,
-        }
-    )
-    return env
-
-
-# Part of BOOTSTRAP: a runtime that exits by itself (its Runtime API vanished: the server was killed without
-# stopping its workers) leaves its memory cgroup (and its cgroup v1 cpu cgroup) and removes it, and its
-# server's folder once empty, so a hard-killed server leaves no empty cgroup folders behind (sandbox.py
-# creates them).
-LEAVE_CGROUP = """
-import atexit, os
-def _leave(controller, roots):
-    try:
-        path = next(l.split(":", 2)[2].strip() for l in open("/proc/self/cgroup")
-                    if controller in l.split(":")[1].split(",") or l.split(":")[1] == "")
-        group = next(root + path for root in roots if os.path.isdir(root + path))
-        owner = os.path.dirname(group)
-        if not os.path.basename(owner).startswith("sls-deploy-"):
-            return
-        with open(os.path.join(os.path.dirname(owner), "cgroup.procs"), "w") as procs:
-            procs.write(str(os.getpid()))
-        os.rmdir(group)
-        try:  # the server's folder too, once its server is gone (or a zombie) and no other worker is left
-            with open("/proc/" + owner.rsplit("-", 1)[1] + "/stat") as stat:
-                gone = stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
-        except FileNotFoundError:
-            gone = True
-        if gone:
-            os.rmdir(owner)
-    except (OSError, StopIteration, IndexError):
-        pass
-def _leave_cgroups():
-    _leave("memory", ("/sys/fs/cgroup/memory", "/sys/fs/cgroup"))
-    _leave("cpu", ("/sys/fs/cgroup/cpu",))
-atexit.register(_leave_cgroups)
-"""
-# How the worker starts awslambdaric: `python -m awslambdaric HANDLER`, as Lambda's bootstrap does, except
-# that the runtime waits for events on its main thread. On python3.12+ awslambdaric polls GET /next from a
-# new thread for every invocation (so signal handlers can run while it is idle); on a 2-core machine that
-# thread's start and hand-back cost 0.3–0.7 ms per warm invoke, more than everything else together. What the
-# function sees is unchanged (AWS_EXECUTION_ENV, JSON marshalling, context); only a Python signal handler it
-# installs runs when the next event arrives instead of while idle. awslambdaric is pinned (runtime_dir.py).
-BOOTSTRAP = (
-    "import sys\n"
-    "from awslambdaric import __main__ as ric, lambda_config\n"
-    "if hasattr(lambda_config.LambdaConfigProvider, '_parse_thread_polling'):\n"
-    "    lambda_config.LambdaConfigProvider._parse_thread_polling = lambda self: False\n"
-    + LEAVE_CGROUP
-    + "ric.main(sys.argv)\n"
-)
-PIPE_BYTES = 1 << 20  # the log pipe's buffer: output written while idle waits here for the next invocation
-# The log pipe is not polled during an invocation (every wake-up for a log line would cost the caller); it is
-# drained when the answer is in and whenever the runtime has been silent this long, so a function printing
-# more than the pipe holds stalls at most this long.
-LOG_DRAIN_INTERVAL_S = 0.05
-_READ_BYTES = 1 << 16
-
-
-class _LogPipe:
-    """The worker's merged stdout/stderr, read without blocking by whoever drives the worker."""
-
-    def __init__(self, stream: object, fd: int) -> None:
-        self._stream = stream  # the pipe's file object, kept to close it
-        self.fd = fd
-        os.set_blocking(fd, False)
-        with contextlib.suppress(OSError, AttributeError):
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        self._lines: list[str] = []
-        self._partial = b""
-        self.eof = False
-
-    def drain(self) -> None:
-        """Read what the pipe holds now (one read when it holds less than a read's size)."""
-        while not self.eof:
-            try:
-                chunk = os.read(self.fd, _READ_BYTES)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-                if self._partial:
-                    self._lines.append(self._partial.decode("utf-8", "replace"))
-                    self._partial = b""
-                return
-            *complete, self._partial = (self._partial + chunk).split(b"\n")
-            self._lines.extend(line.decode("utf-8", "replace") for line in complete)
-            if len(chunk) < _READ_BYTES:
-                return
-
-    def take(self) -> list[str]:
-        """The complete lines read so far (after one more drain)."""
-        self.drain()
-        lines, self._lines = self._lines, []
-        return lines
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._stream.close()  # type: ignore[attr-defined]
-
-
-def _request_id() -> str:
-    """A version-4 UUID from the process's PRNG (ids need uniqueness, not secrecy: no os.urandom call)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
-
-
-def _trace_id() -> str:
-    bits = f"{random.getrandbits(160):040x}"
-    return f"Root=1-{int(time.time()):08x}-{bits[:24]};Parent={bits[24:]};Sampled=0"
-
-
-def _exit_text(returncode: int) -> str:
-    """Lambda's (Go's) wording: "exit status 1" or "signal: killed"."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        words = {
-            "SIGKILL": "killed",
-            "SIGTERM": "terminated",
-            "SIGSEGV": "segmentation fault",
-            "SIGABRT": "aborted",
-        }
-        return f"signal: {words.get(name, name)}"
-    return f"exit status {returncode}"
 
 
 class Worker:
@@ -326,7 +83,7 @@ class Worker:
         self._cpu_limit: CpuLimit | None = None
         self._api: RuntimeApi | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._logs: _LogPipe | None = None
+        self._logs: LogPipe | None = None
         self._limit: MemoryLimit | None = None
         self._pidfd: int | None = None
         self._status_fd: int | None = None
@@ -357,7 +114,7 @@ class Worker:
         env = lambda_environment(spec, api.address, stream)
         # -S: the interpreter's own site-packages stay out of sys.path, as on Lambda only the function, its
         # layers and the runtime's packages are importable. BOOTSTRAP runs awslambdaric's main.
-        command = [str(spec.interpreter), "-S", "-c", BOOTSTRAP, spec.handler]
+        command = [str(spec.interpreter), "-S", str(BOOTSTRAP), spec.handler]
         self._spawned_at = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -383,7 +140,7 @@ class Worker:
         limit.attach(proc.pid)
         assert proc.stdout is not None
         self._api, self._proc, self._limit, self._cpu_limit = api, proc, limit, cpu
-        self._logs = _LogPipe(proc.stdout, proc.stdout.fileno())
+        self._logs = LogPipe(proc.stdout, proc.stdout.fileno())
         with contextlib.suppress(OSError):  # kept open: one pread per invocation reads VmHWM
             self._status_fd = os.open(f"/proc/{proc.pid}/status", os.O_RDONLY)
         with contextlib.suppress(OSError, AttributeError):  # Linux ≥ 5.3; else invocations poll the process
@@ -548,113 +305,74 @@ class Worker:
     def _invoke(
         self, event: bytes, timeout_s: float, function_arn: str, client_context: str | None
     ) -> WorkerResult:
-        api = self._api
-        assert api is not None and self._proc is not None and self._logs is not None
+        api, logs = self._api, self._logs
+        assert api is not None and self._proc is not None and logs is not None
         cold, self._invoked = not self._invoked, True
-        logs = self._logs
         api.acknowledge()  # the last answer's 202, if its caller has not sent it
-        invocation = Invocation(
-            request_id=_request_id(),
-            event=event,
-            function_arn=function_arn,
-            trace_id=_trace_id(),
-            timeout_s=timeout_s,
-            client_context=client_context,
+        invocation = invocation_steps.new_invocation(event, function_arn, timeout_s, client_context)
+        timed_out = self._await(api, logs, invocation, timeout_s)
+        if not invocation.finished:
+            api.abandon()
+        ended = time.monotonic()
+        hwm_kb = self._read_hwm_kb() if not self._dead() else None
+        init_error = api.init_error if invocation.handed_out_at is None else None
+        outcome = self._outcome(invocation, timed_out, init_error, timeout_s)
+        ended = invocation.finished_at or ended
+        init_ms: float | None = None
+        if cold:
+            init_end = api.init_done_at or (init_error.at if init_error else None) or ended
+            init_ms = (init_end - self._spawned_at) * 1000.0
+        hwm = self._maxrss_kb if hwm_kb is None else hwm_kb
+        return WorkerResult(
+            request_id=invocation.request_id,
+            payload=outcome.payload,
+            function_error=outcome.function_error,
+            error_type=outcome.error_type,
+            report=invocation_steps.report(invocation, ended, init_ms, self.spec.memory_mb, hwm),
+            logs=(*logs.take(), *outcome.log),
+            cold=cold,
         )
-        # Until the event is handed out: init past Lambda's 10 s limit is retried inside the invoke, under the
-        # function's timeout (an initialized runtime takes the event at once).
+
+    def _await(self, api: RuntimeApi, logs: LogPipe, invocation: Invocation, timeout_s: float) -> bool:
+        """Hand the event out and wait for its answer, the process's death or the timeout (True: timed out).
+
+        Until the event is handed out, init past Lambda's 10 s limit is retried inside the invoke, under the
+        function's timeout (an initialized runtime takes the event at once)."""
         deadline = time.monotonic() + limits.MAX_INIT_S + timeout_s
-        timed_out = False
         while not invocation.finished and not self._dead():
             if invocation.handed_out_at is None:
                 if api.init_error is not None:
-                    break
+                    return False
                 if api.ready:
                     if api.hand_out(invocation):
                         deadline = invocation.handed_out_at + timeout_s  # type: ignore[operator]
                     continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                timed_out = True
-                break
+                return True
             if not api.pump(min(remaining, LOG_DRAIN_INTERVAL_S)):
                 logs.drain()  # quiet for a while: make room in the pipe
-        if not invocation.finished:
-            api.abandon()
-        ended = time.monotonic()
-        hwm_kb = self._read_hwm_kb() if not self._dead() else None
+        return False
 
-        request_id = invocation.request_id
-        init_error = api.init_error if invocation.handed_out_at is None else None
-        extra_log: list[str] = []
+    def _outcome(
+        self, invocation: Invocation, timed_out: bool, init_error: InitError | None, timeout_s: float
+    ) -> invocation_steps.Outcome:
+        """The invocation's answer; a timed-out, failed or dying process is killed and reaped first."""
         if invocation.finished:
-            payload, function_error, error_type = (
-                invocation.payload,
-                invocation.function_error,
-                invocation.error_type,
-            )
-            ended = invocation.finished_at or ended
-        elif timed_out:
+            return invocation_steps.answered(invocation)
+        if timed_out:
             self._kill()
             self._wait_exit(5)
-            message = (
-                f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"[:-3]
-                + f"Z {request_id} Task timed out after {timeout_s:.2f} seconds"
-            )
-            payload, function_error, error_type = (
-                error_payload("Sandbox.Timedout", message),
-                "Unhandled",
-                "Sandbox.Timedout",
-            )
-            extra_log.append(message)
-        elif init_error is not None:
-            payload, function_error, error_type = init_error.payload, "Unhandled", init_error.error_type
+            return invocation_steps.timed_out(invocation.request_id, timeout_s)
+        if init_error is not None:
             if not self._wait_exit(2):  # awslambdaric exits after reporting; make sure
                 self._kill()
                 self._wait_exit(5)
-        else:
-            self._wait_exit(5)
-            text = _exit_text(self.returncode if self.returncode is not None else -signal.SIGKILL)
-            message = f"RequestId: {request_id} Error: Runtime exited with error: {text}"
-            error_type = "Runtime.ExitError"
-            if self._oom_killed:
-                error_type = "Runtime.OutOfMemory"
-                message += (
-                    f" (out of memory: the function used all of its {self.spec.memory_mb} MB MemorySize "
-                    "and was killed; give it more memory, e.g. push --memory "
-                    f"{min(self.spec.memory_mb * 2, limits.MAX_MEMORY_MB)})"
-                )
-            payload, function_error = error_payload(error_type, message), "Unhandled"
-            extra_log += [message, error_type]
-        if hwm_kb is None:
-            hwm_kb = self._maxrss_kb
-
-        lines = logs.take() + extra_log
-        init_ms: float | None = None
-        if cold:
-            init_end = api.init_done_at or (init_error.at if init_error else None) or ended
-            init_ms = (init_end - self._spawned_at) * 1000.0
-        started = invocation.handed_out_at if invocation.handed_out_at is not None else ended
-        # Lambda's Duration ends when the runtime posts the response, not when this thread sees it.
-        finished = invocation.finished_at if invocation.finished_at is not None else ended
-        duration_ms = max(0.0, (finished - started) * 1000.0)
-        billed = math.ceil(duration_ms + (init_ms or 0.0))
-        report = Report(
-            request_id=request_id,
-            duration_ms=duration_ms,
-            billed_duration_ms=max(1, billed),
-            memory_size_mb=self.spec.memory_mb,
-            max_memory_used_mb=math.ceil(hwm_kb / 1024),
-            init_duration_ms=init_ms,
-        )
-        return WorkerResult(
-            request_id=request_id,
-            payload=payload,
-            function_error=function_error,
-            error_type=error_type,
-            report=report,
-            logs=tuple(lines),
-            cold=cold,
+            return invocation_steps.failed_init(init_error)
+        self._wait_exit(5)
+        returncode = self.returncode if self.returncode is not None else -signal.SIGKILL
+        return invocation_steps.exited(
+            invocation.request_id, returncode, self._oom_killed, self.spec.memory_mb
         )
 
 
