@@ -18,7 +18,7 @@ from serve_helpers import wait_for
 from tune_helpers import REQUEST, spin_project
 
 from sls_deploy.core.config import ProjectConfig
-from sls_deploy.targets.local.sandbox import cfs_quota_us, detect_cpu_enforcement, host_cpus
+from sls_deploy.targets.local.cpu import cfs_quota_us, detect_cpu_enforcement, host_cpus
 from sls_deploy.targets.local.target import LocalTarget
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from sls_deploy.cli import main
 from sls_deploy.core.config import ProjectConfig, load_config
 from sls_deploy.core.prices import US_EAST_1
 from sls_deploy.monitor.tune import open_runner, tune
-from sls_deploy.targets.local.sandbox import detect_cpu_enforcement
+from sls_deploy.targets.local.cpu import detect_cpu_enforcement
 from sls_deploy.targets.local.target import LocalTarget
 
 pytestmark = pytest.mark.slow

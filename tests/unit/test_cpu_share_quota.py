@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from sls_deploy.core import limits
-from sls_deploy.targets.local.sandbox import (
+from sls_deploy.targets.local.cpu import (
     CFS_PERIOD_US,
     CpuEnforcement,
     cfs_quota_us,

@@ -114,30 +114,35 @@ def _directive(
     raw_sets = directive.get("Dimensions", [])
     if not isinstance(raw_sets, list):
         raise _Invalid("Dimensions is not an array")
-    dimension_sets = []
-    for raw in raw_sets:
-        if not isinstance(raw, list) or len(raw) > MAX_DIMENSIONS_PER_SET:
-            raise _Invalid("a dimension set is not an array of at most 30 names")
-        pairs = []
-        for key in raw:
-            value = root.get(key) if isinstance(key, str) else None
-            if not isinstance(value, str):
-                raise _Invalid(f"dimension {key!r} has no string member")
-            pairs.append((key, value))
-        dimension_sets.append(tuple(pairs))
+    dimension_sets = [_dimension_set(raw, root) for raw in raw_sets]
     definitions = directive.get("Metrics")
     if not isinstance(definitions, list) or len(definitions) > MAX_METRICS_PER_DIRECTIVE:
         raise _Invalid("Metrics is not an array of at most 100 definitions")
-    parsed = []
-    for definition in definitions:
-        if not isinstance(definition, dict) or not isinstance(definition.get("Name"), str):
-            raise _Invalid("a metric definition needs a Name")
-        unit = definition.get("Unit", "None")
-        resolution = definition.get("StorageResolution", 60)
-        if not isinstance(unit, str) or resolution not in STORAGE_RESOLUTIONS:
-            raise _Invalid("a metric definition has a bad Unit or StorageResolution")
-        parsed.append((definition["Name"], unit))
-    return namespace, dimension_sets, parsed
+    return namespace, dimension_sets, [_definition(d) for d in definitions]
+
+
+def _dimension_set(raw: Any, root: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A directive's dimension set: its names, each with the root member's string value."""
+    if not isinstance(raw, list) or len(raw) > MAX_DIMENSIONS_PER_SET:
+        raise _Invalid("a dimension set is not an array of at most 30 names")
+    pairs = []
+    for key in raw:
+        value = root.get(key) if isinstance(key, str) else None
+        if not isinstance(value, str):
+            raise _Invalid(f"dimension {key!r} has no string member")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _definition(definition: Any) -> tuple[str, str]:
+    """A metric definition's (name, unit)."""
+    if not isinstance(definition, dict) or not isinstance(definition.get("Name"), str):
+        raise _Invalid("a metric definition needs a Name")
+    unit = definition.get("Unit", "None")
+    resolution = definition.get("StorageResolution", 60)
+    if not isinstance(unit, str) or resolution not in STORAGE_RESOLUTIONS:
+        raise _Invalid("a metric definition has a bad Unit or StorageResolution")
+    return definition["Name"], unit
 
 
 def _values(root: dict[str, Any], name: str) -> tuple[float, ...]:

@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Protocol
 from ...core import limits
 from ...core.errors import InvocationError, ThrottledError
 from ...core.records import InvokeResult
+from .cpu import CpuEnforcement
 from .environment import WorkerSpec
 from .invocation import WorkerResult
-from .sandbox import CpuEnforcement, MemoryEnforcement
+from .sandbox import MemoryEnforcement
 from .worker import Worker
 
 if TYPE_CHECKING:

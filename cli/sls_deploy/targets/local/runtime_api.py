@@ -145,7 +145,6 @@ class RuntimeApi:
         self.current: Invocation | None = None  # handed out, not answered yet
         self.init_done_at: float | None = None  # first GET /next: the runtime finished its init phase
         self.init_error: InitError | None = None
-        self.last_error: BaseException | None = None  # the last connection error (a killed runtime's reset)
         self.closed = False
 
     @property
@@ -203,8 +202,7 @@ class RuntimeApi:
             headers["Lambda-Runtime-Client-Context"] = invocation.client_context
         try:
             _send_whole(connection.sock, http11.response(200, invocation.event, headers=headers))
-        except OSError as exc:
-            self.last_error = exc
+        except OSError:
             self._drop(connection)
             invocation.handed_out_at = None
             return False
@@ -241,8 +239,7 @@ class RuntimeApi:
                 sock, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:
-                self.last_error = exc
+            except OSError:
                 return
             if self.tcp_nodelay:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -267,27 +264,27 @@ class RuntimeApi:
     def _send(self, connection: _Connection, data: bytes) -> None:
         try:
             _send_whole(connection.sock, data)
-        except OSError as exc:
-            self.last_error = exc
+        except OSError:
             self._drop(connection)
 
-    def _read(self, connection: _Connection) -> None:
-        eof = False
+    def _receive(self, connection: _Connection) -> bool:
+        """Feed what the connection holds now to its parser; True at its end (EOF, or reset: the runtime
+        was killed)."""
         while True:
             try:
                 chunk = connection.sock.recv(_RECV_BYTES)
             except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # reset: the runtime was killed
-                self.last_error = exc
-                eof = True
-                break
+                return False
+            except OSError:
+                return True
             if not chunk:
-                eof = True
-                break
+                return True
             connection.parser.feed(chunk)
             if len(chunk) < _RECV_BYTES:
-                break  # drained for now (no extra recv just to hear EAGAIN); poll reports the rest
+                return False  # drained for now (no extra recv just to hear EAGAIN); poll reports the rest
+
+    def _read(self, connection: _Connection) -> None:
+        eof = self._receive(connection)
         try:
             while (request := connection.parser.pop()) is not None:
                 self._handle(connection, request)

@@ -16,13 +16,7 @@ prints it):
 
 Never an address-space rlimit: onnxruntime and numpy reserve far more virtual memory than they use.
 
-Lambda's CPU share is the second limit: MemorySize / 1,769 MB of a vCPU (one full vCPU at 1,769 MB, at most
-6), which a worker gets when its caller asks for it (`detect_cpu_enforcement()`; config `emulate_cpu`, and
-always for `tune`). Where it can, a CFS quota per worker: cgroup v1 `cpu.cfs_quota_us` =
-`cpu.cfs_period_us` (100 ms) × share in a `cpu` cgroup beside the memory one
-(`<cpu mount>/<own group>/sls-deploy-<pid>/w<n>`), cgroup v2 `cpu.max` in the worker's (shared) cgroup. The
-share is also capped at this machine's cores. Where neither can be written, nothing pretends:
-`CpuEnforcement.describe()` says "CPU share not emulated: <why>" and workers run unthrottled.
+Lambda's CPU share, the second limit, is cpu.py's; it shares the cgroup plumbing here.
 
 Side effects: creates and removes folders under /sys/fs/cgroup and writes their control files; starts one
 watchdog thread when no cgroup can be used and a worker is running.
@@ -41,16 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...core import limits
-
 WATCHDOG_INTERVAL_S = 0.02
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CFS_PERIOD_US = 100_000  # the CFS period the quota is a share of (the kernel's default)
-CFS_MIN_QUOTA_US = 1_000  # the smallest quota the kernel accepts
 _MIB = 1024 * 1024
 
 
-def _joiner(procs_path: str) -> Callable[[], None]:
+def joiner(procs_path: str) -> Callable[[], None]:
     """What a child runs between fork and exec to join the cgroup whose cgroup.procs is `procs_path`: three
     system calls, no locks, no imports, nothing another thread could hold at fork."""
 
@@ -110,7 +100,7 @@ class MemoryLimit:
         """
         if not self._procs_path:
             return None
-        return _joiner(self._procs_path)
+        return joiner(self._procs_path)
 
     def attach(self, pid: int) -> None:
         self._pid = pid
@@ -146,12 +136,12 @@ class MemoryLimit:
         if self._pid is not None and self._group is None:
             _watchdog().remove(self._pid)
         if self._group is not None:
-            _remove_group(self._group)
+            remove_group(self._group)
             self._group = None
             self._procs_path = ""
 
 
-def _remove_group(group: Path) -> None:
+def remove_group(group: Path) -> None:
     """Remove a worker's cgroup folder once its processes have left it."""
     for _ in range(50):  # killed leftovers take a moment to leave the group
         try:
@@ -161,27 +151,28 @@ def _remove_group(group: Path) -> None:
             break
         except OSError:
             time.sleep(0.01)
-    _LIVE_GROUPS.discard(group)
+    LIVE_GROUPS.discard(group)
 
 
 # -- detection -----------------------------------------------------------------------------------------
 
 _DETECTED: MemoryEnforcement | None = None
-_DETECT_LOCK = threading.Lock()
-_COUNTER = itertools.count(1)
-_LIVE_GROUPS: set[Path] = set()
+DETECT_LOCK = threading.Lock()
+GROUP_NUMBERS = itertools.count(1)
+LIVE_GROUPS: set[Path] = set()
+OTHER_BASES: list[Path] = []  # other controllers' folders of this process's worker cgroups (cpu.py)
 
 
 def detect_memory_enforcement() -> MemoryEnforcement:
     """The mechanism this process uses (decided once): a writable cgroup v1, else v2, else the watchdog."""
     global _DETECTED
-    with _DETECT_LOCK:
+    with DETECT_LOCK:
         if _DETECTED is None:
             _DETECTED = _try_v1() or _try_v2() or MemoryEnforcement("rss-watchdog")
         return _DETECTED
 
 
-def _own_cgroup(controller: str | None) -> str | None:
+def own_cgroup(controller: str | None) -> str | None:
     """This process's cgroup path for a v1 controller (or the v2 hierarchy when controller is None)."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
@@ -194,7 +185,7 @@ def _own_cgroup(controller: str | None) -> str | None:
     return None
 
 
-def _prepare_base(
+def prepare_base(
     base: Path, probe: Callable[[Path], object], setup: Callable[[Path], object] | None = None
 ) -> Path | None:
     """Create this process's folder of worker cgroups and check that a child in it takes a limit."""
@@ -219,10 +210,10 @@ def _prepare_base(
 
 def _try_v1() -> MemoryEnforcement | None:
     mount = CGROUP_ROOT / "memory"
-    own = _own_cgroup("memory")
+    own = own_cgroup("memory")
     if own is None or not (mount / "memory.limit_in_bytes").is_file():
         return None
-    base = _prepare_base(
+    base = prepare_base(
         mount / own.lstrip("/") / f"sls-deploy-{os.getpid()}",
         probe=lambda group: (group / "memory.limit_in_bytes").write_text(str(128 * _MIB)),
     )
@@ -242,7 +233,7 @@ def _v2_mount() -> Path | None:
 
 def _try_v2() -> MemoryEnforcement | None:
     mount = _v2_mount()
-    own = _own_cgroup(None)
+    own = own_cgroup(None)
     if mount is None or own is None:
         return None
     parent = mount / own.lstrip("/")
@@ -251,7 +242,7 @@ def _try_v2() -> MemoryEnforcement | None:
             return None  # not delegated to children here; enabling it would move this process around
     except OSError:
         return None
-    base = _prepare_base(
+    base = prepare_base(
         parent / f"sls-deploy-{os.getpid()}",
         probe=lambda group: (group / "memory.max").write_text(str(128 * _MIB)),
         setup=lambda folder: (folder / "cgroup.subtree_control").write_text("+memory"),
@@ -261,7 +252,7 @@ def _try_v2() -> MemoryEnforcement | None:
 
 def _new_group(enforcement: MemoryEnforcement, memory_mb: int) -> Path | None:
     assert enforcement.base is not None
-    group = enforcement.base / f"w{next(_COUNTER)}"
+    group = enforcement.base / f"w{next(GROUP_NUMBERS)}"
     limit = str(memory_mb * _MIB)
     try:
         group.mkdir()
@@ -279,7 +270,7 @@ def _new_group(enforcement: MemoryEnforcement, memory_mb: int) -> Path | None:
         with contextlib.suppress(OSError):
             group.rmdir()
         return None
-    _LIVE_GROUPS.add(group)
+    LIVE_GROUPS.add(group)
     return group
 
 
@@ -287,9 +278,8 @@ def release_all() -> None:
     """Remove this process's folders of worker cgroups (once its workers are stopped; at exit)."""
     if _DETECTED is not None and _DETECTED.base is not None:
         _cleanup(_DETECTED.base)
-    for cpu in _CPU_DETECTED.values():
-        if cpu.kind == "cgroup-v1" and cpu.base is not None:
-            _cleanup(cpu.base)
+    for base in OTHER_BASES:
+        _cleanup(base)
 
 
 def _remove_stale(parent: Path) -> None:
@@ -310,102 +300,6 @@ def _cleanup(base: Path) -> None:
         base.rmdir()
 
 
-# -- CPU share -----------------------------------------------------------------------------------------
-
-
-def cpu_share(memory_mb: int, host_cpus: int | None = None) -> float:
-    """The vCPUs Lambda gives `memory_mb` (MemorySize / 1,769 MB, at most 6), capped at `host_cpus`."""
-    share = limits.lambda_vcpus(memory_mb)
-    return min(share, float(host_cpus)) if host_cpus is not None else share
-
-
-def host_cpus() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def cfs_quota_us(memory_mb: int, cpus: int) -> int:
-    """The CFS quota per CFS_PERIOD_US giving a worker of `memory_mb` its CPU share on `cpus` cores."""
-    return max(CFS_MIN_QUOTA_US, round(CFS_PERIOD_US * cpu_share(memory_mb, cpus)))
-
-
-@dataclass(frozen=True)
-class CpuEnforcement:
-    """How this machine gives a worker Lambda's CPU share, or why it cannot."""
-
-    kind: str  # "cgroup-v1" | "cgroup-v2" | "none"
-    base: Path | None = None  # cgroup-v1: the folder holding this process's worker cpu cgroups
-    reason: str = ""  # kind "none": why not
-    cpus: int = 1  # this machine's cores: no share above them
-
-    @property
-    def enforced(self) -> bool:
-        return self.kind != "none"
-
-    def describe(self) -> str:
-        if not self.enforced:
-            return f"CPU share not emulated: {self.reason}"
-        where = f" under {self.base}" if self.base is not None else " in each worker's memory cgroup"
-        return (
-            f"{self.kind} CPU quota per worker = MemorySize / {limits.MEMORY_MB_PER_VCPU} MB of a vCPU "
-            f"(period {CFS_PERIOD_US // 1000} ms; at most {min(limits.MAX_VCPUS, self.cpus)} vCPUs here)"
-            f"{where}"
-        )
-
-
-class CpuLimit:
-    """The CPU quota of one worker process: `preexec` joins its cpu cgroup (v1; on v2 the memory cgroup
-    the worker joins holds the quota), `applied` says whether a quota is in force, `release` cleans up."""
-
-    def __init__(self, enforcement: CpuEnforcement, memory_mb: int, memory_group: Path | None) -> None:
-        self.enforcement = enforcement
-        self.memory_mb = memory_mb
-        self.problem = ""
-        self._group: Path | None = None
-        self._applied = False
-        quota = f"{cfs_quota_us(memory_mb, enforcement.cpus)}"
-        if enforcement.kind == "cgroup-v1" and enforcement.base is not None:
-            self._group = enforcement.base / f"w{next(_COUNTER)}"
-            try:
-                self._group.mkdir()
-                _LIVE_GROUPS.add(self._group)
-                (self._group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
-                (self._group / "cpu.cfs_quota_us").write_text(quota)
-                self._applied = True
-            except OSError as exc:
-                self.problem = f"cannot set the quota in {self._group}: {exc.strerror or exc}"
-                self.release()
-        elif enforcement.kind == "cgroup-v2":
-            if memory_group is None:
-                self.problem = "the worker has no cgroup to hold a quota (its memory is watched by RSS)"
-            else:
-                try:
-                    (memory_group / "cpu.max").write_text(f"{quota} {CFS_PERIOD_US}")
-                    self._applied = True
-                except OSError as exc:
-                    self.problem = f"cannot write {memory_group / 'cpu.max'}: {exc.strerror or exc}"
-
-    @property
-    def applied(self) -> bool:
-        return self._applied
-
-    def preexec(self) -> Callable[[], None] | None:
-        """The function a child runs between fork and exec to join the cpu cgroup (None when there is
-        nothing to join). Three system calls, as MemoryLimit.preexec."""
-        if self._group is None or not self._applied:
-            return None
-        return _joiner(str(self._group / "cgroup.procs"))
-
-    def release(self) -> None:
-        """Remove the worker's cpu cgroup (after the worker was reaped)."""
-        if self._group is not None:
-            _remove_group(self._group)
-            self._group = None
-
-
 def preexec_all(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
     """One preexec function running the given ones in order (None when there are none)."""
     present = [step for step in steps if step is not None]
@@ -417,63 +311,6 @@ def preexec_all(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
             step()
 
     return run
-
-
-_CPU_DETECTED: dict[Path, CpuEnforcement] = {}
-
-
-def detect_cpu_enforcement(root: Path = CGROUP_ROOT) -> CpuEnforcement:
-    """How workers get their CPU share here (decided once per root): a writable cgroup v1 `cpu` controller
-    under `root`, else the cgroup v2 `cpu` controller beside the v2 memory cgroups, else "none" with why."""
-    with _DETECT_LOCK:
-        known = _CPU_DETECTED.get(root)
-    if known is not None:
-        return known
-    cpus = host_cpus()
-    v1 = _try_cpu_v1(root, cpus)
-    found: CpuEnforcement | str = v1 if isinstance(v1, CpuEnforcement) else _try_cpu_v2(root, cpus)
-    if isinstance(found, str):
-        found = CpuEnforcement("none", reason=f"{v1}; {found}", cpus=cpus)
-    with _DETECT_LOCK:
-        return _CPU_DETECTED.setdefault(root, found)
-
-
-def _try_cpu_v1(root: Path, cpus: int) -> CpuEnforcement | str:
-    """A cgroup v1 cpu enforcement, or why not."""
-    mount = root / "cpu"
-    own = _own_cgroup("cpu")
-    if own is None or not (mount / "cpu.cfs_quota_us").is_file():
-        return f"no cgroup v1 cpu controller at {mount}"
-    base = mount / own.lstrip("/") / f"sls-deploy-{os.getpid()}"
-
-    def probe(group: Path) -> None:
-        if not (group / "cpu.cfs_quota_us").is_file():  # a plain folder: not a cgroup file system
-            raise OSError(f"{group} is not a cgroup (no cpu.cfs_quota_us)")
-        (group / "cpu.cfs_quota_us").write_text(str(CFS_PERIOD_US))
-
-    if _prepare_base(base, probe=probe) is None:
-        return f"cannot create a cpu cgroup with a quota under {base.parent} (not writable here)"
-    return CpuEnforcement("cgroup-v1", base, cpus=cpus)
-
-
-def _try_cpu_v2(root: Path, cpus: int) -> CpuEnforcement | str:
-    """The cgroup v2 cpu controller in the v2 memory cgroups' folder, or why not."""
-    memory = detect_memory_enforcement()
-    if memory.kind != "cgroup-v2" or memory.base is None or not memory.base.is_relative_to(root):
-        return f"no cgroup v2 memory cgroup per worker under {root} to hold a cpu.max"
-    try:
-        if "cpu" not in (memory.base.parent / "cgroup.subtree_control").read_text().split():
-            return f"the cgroup v2 cpu controller is not delegated to {memory.base.parent}"
-        (memory.base / "cgroup.subtree_control").write_text("+cpu")
-        probe = memory.base / "probe-cpu"
-        probe.mkdir(exist_ok=True)
-        try:
-            (probe / "cpu.max").write_text(f"{CFS_PERIOD_US} {CFS_PERIOD_US}")
-        finally:
-            probe.rmdir()
-    except OSError as exc:
-        return f"cannot enable the cgroup v2 cpu controller in {memory.base}: {exc.strerror or exc}"
-    return CpuEnforcement("cgroup-v2", None, cpus=cpus)
 
 
 # -- RSS watchdog --------------------------------------------------------------------------------------

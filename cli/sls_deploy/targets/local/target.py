@@ -45,10 +45,10 @@ from ...core.records import (
 from ..events import StoredObject
 from . import s3
 from .canary import LocalAlarms
+from .cpu import detect_cpu_enforcement
 from .host import LocalHost
 from .pool import WorkerPool
 from .routing import ALIAS, Resolved, Router, routing
-from .sandbox import detect_cpu_enforcement
 from .state import LocalState
 from .telemetry import Telemetry
 from .versions import AliasRoute, PublishPlan, VersionRecord

@@ -23,10 +23,11 @@ from ...core.errors import NotDeployedError, TargetError
 from ...core.records import InvokeResult
 from ...package.runtime_layer import host_layer_arch
 from . import runtime_dir
+from .cpu import CpuEnforcement, detect_cpu_enforcement
 from .environment import WorkerSpec
 from .host import invoke_result
 from .routing import ALIAS, Resolved
-from .sandbox import CGROUP_ROOT, CpuEnforcement, detect_cpu_enforcement
+from .sandbox import CGROUP_ROOT
 from .target import LocalTarget
 from .worker import Worker
 

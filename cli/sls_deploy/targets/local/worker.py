@@ -42,13 +42,12 @@ from pathlib import Path
 from ...core import limits
 from ...core.errors import InvocationError
 from . import invocation as invocation_steps
+from .cpu import CpuEnforcement, CpuLimit
 from .environment import WorkerSpec, lambda_environment
 from .invocation import WorkerResult
 from .logpipe import LOG_DRAIN_INTERVAL_S, LogPipe
 from .runtime_api import InitError, Invocation, RuntimeApi
 from .sandbox import (
-    CpuEnforcement,
-    CpuLimit,
     MemoryEnforcement,
     MemoryLimit,
     detect_memory_enforcement,
