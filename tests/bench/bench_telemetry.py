@@ -28,7 +28,8 @@ from sls_deploy.targets.local import telemetry as telemetry_module  # noqa: E402
 from sls_deploy.targets.local.host import invoke_result  # noqa: E402
 from sls_deploy.targets.local.routing import Resolved  # noqa: E402
 from sls_deploy.targets.local.state import LocalState  # noqa: E402
-from sls_deploy.targets.local.telemetry import Telemetry, connect  # noqa: E402
+from sls_deploy.targets.local.telemetry import Telemetry  # noqa: E402
+from sls_deploy.targets.local.telemetry_store import connect  # noqa: E402
 
 LINES = (
     '{"level":"INFO","message":"model loaded","load_ms":6.4}',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,53 @@ def test_an_environment_setting_a_reserved_lambda_variable_is_refused(
                 environment={"AWS_REGION": "eu-west-1"},
             )
         )
+
+
+def test_a_plan_says_what_apply_will_do_and_writes_nothing(target: LocalTarget, tmp_path: Path) -> None:
+    runtime, model = layers(tmp_path)
+    build = function_build("digits", code_zip(tmp_path / "v1", APP_V1), (runtime, model))
+    plan = target.plan(build)
+    assert not target.state.root.exists() or target.state.function_names() == []
+    assert plan.steps == (
+        f"store the code of digits sha256 {build.code.sha256[:12]}",
+        f"store layer runtime sha256 {runtime.sha256[:12]}",
+        f"store layer model sha256 {model.sha256[:12]}",
+        "publish version 1 of digits",
+        "point live at 1",
+        "write the settings of digits (reserved concurrency: none)",
+    )
+    deployed = target.apply(plan)
+    assert (deployed.version, deployed.changed) == ("1", True)
+    again = target.plan(build)
+    assert again.steps == () and again.notes == ("digits version 1 is up to date",)
+    assert target.apply(again) == target.deploy(build)
+
+
+def test_a_canary_plan_splits_live_and_prunes_what_is_kept_no_longer(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    target = LocalTarget(replace(target.config, keep_versions=3))
+    builds = [function_build("digits", code_zip(tmp_path / f"v{n}", APP_V1 + f"# {n}\n")) for n in range(4)]
+    for build in builds[:3]:
+        target.deploy(build)
+    plan = target.plan(builds[3], canary_percent=10)
+    assert plan.steps[1:] == (
+        "publish version 4 of digits",
+        "send 10 % of live to 4, 90 % to 3",
+        "prune version 1",
+    )
+    deployed = target.apply(plan)
+    assert deployed.routing is not None and deployed.routing.extra_version == "4"
+    assert target.state.versions("digits") == [2, 3, 4]
+
+
+def test_apply_refuses_a_plan_the_state_no_longer_matches(target: LocalTarget, tmp_path: Path) -> None:
+    first = function_build("digits", code_zip(tmp_path / "v1", APP_V1))
+    target.deploy(first)
+    stale = target.plan(function_build("digits", code_zip(tmp_path / "v2", APP_V2)))
+    target.deploy(function_build("digits", code_zip(tmp_path / "v3", APP_V2 + "# 3\n")))
+    with pytest.raises(TargetError, match="changed on the local target since this deploy was planned") as err:
+        target.apply(stale)
+    assert "plan again" in err.value.hint
+    assert target.list()[0].version == "2"
+    target.discard(stale)

@@ -19,7 +19,8 @@ from sls_deploy.targets.local.host import invoke_result
 from sls_deploy.targets.local.invocation import WorkerResult
 from sls_deploy.targets.local.routing import Resolved
 from sls_deploy.targets.local.state import LocalState
-from sls_deploy.targets.local.telemetry import WRITE_INTERVAL_S, Telemetry, connect, enforce_retention
+from sls_deploy.targets.local.telemetry import Telemetry
+from sls_deploy.targets.local.telemetry_store import WRITE_INTERVAL_S, connect, enforce_retention
 from sls_deploy.targets.local.versions import VersionRecord
 
 RECORD = VersionRecord(

@@ -28,13 +28,14 @@ from urllib.parse import quote_plus
 
 from ..core import limits
 from ..core.errors import SlsDeployError
+from ..core.jsonable import Jsonable
 
 EVENT_KINDS = ("direct", "url", "sqs", "s3")
 LOCAL_ACCOUNT_ID = "000000000000"  # the account in ARNs where none is known (the local target's)
 
 
 @dataclass(frozen=True)
-class StoredObject:
+class StoredObject(Jsonable):
     """An object a target stored for an S3 event."""
 
     bucket: str
@@ -42,15 +43,6 @@ class StoredObject:
     size: int
     etag: str  # hex MD5 of the content, without quotes (as S3 events carry it)
     location: str  # where a person finds it: a local path or s3://bucket/key
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "size": self.size,
-            "etag": self.etag,
-            "location": self.location,
-        }
 
 
 @runtime_checkable

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ACCOUNT_ID = "000000000000"  # a local "account" for ARNs the function may parse
+from ..events import LOCAL_ACCOUNT_ID
+
 # The caller's variables passed through to the function: credentials and endpoints (a real Lambda gets its
 # role's credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN), the CA bundle, and a
 # profile with the files it lives in. Nothing else of the caller's environment reaches the function.
@@ -50,7 +51,7 @@ class WorkerSpec:
 
     def arn_for(self, qualifier: str) -> str:
         """The function's ARN as invoked with `qualifier` ("" for the unqualified ARN)."""
-        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+        arn = f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{self.function_name}"
         return f"{arn}:{qualifier}" if qualifier else arn
 
 

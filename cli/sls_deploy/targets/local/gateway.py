@@ -32,10 +32,8 @@ import contextlib
 import hmac
 import ipaddress
 import json
-import os
 import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +44,9 @@ from sls_inference.codec import error_body
 from ... import __version__
 from ...core import limits
 from ...core.errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
+from ...core.jsonable import Jsonable
 from . import function_url, http11, invoke_api
+from .resolve_cache import ResolveCache
 from .routing import ALIAS, Resolved
 from .sandbox import detect_memory_enforcement
 from .target import LocalTarget
@@ -55,7 +55,6 @@ MAX_REQUEST_BYTES = (
     2 * limits.MAX_SYNC_PAYLOAD_BYTES
 )  # read whole up to here, so routes answer in their shape
 URL_PREFIX = "/url/"
-_SETTLE_NS = 100_000_000  # filesystem timestamps are coarse (a few ms): trust a folder's mtime after 0.1 s
 OIP_PREFIX = "/v2"
 
 
@@ -69,7 +68,7 @@ def is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Jsonable):
     """How to reach one function through the gateway."""
 
     name: str
@@ -77,15 +76,6 @@ class Endpoint:
     invoke_path: str
     function_url: str
     oip_infer_url: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "invoke_path": self.invoke_path,
-            "function_url": self.function_url,
-            "oip_infer_url": self.oip_infer_url,
-        }
 
 
 @dataclass(frozen=True)
@@ -110,44 +100,6 @@ class GatewayInfo:
             "cpu_enforcement": self.cpu_enforcement,
             "region": self.region,
         }
-
-
-class _Resolver:
-    """LocalTarget.resolve, remembered per (function, qualifier) while the function's state folder is
-    unchanged: one stat per request instead of reading the alias and version files (~0.1–0.3 ms).
-
-    State writes are atomic renames inside functions/<name>/, so any deploy, rollback, promote or remove
-    changes that folder's mtime. A qualifier whose alias splits traffic (a canary) is resolved on every
-    request, so each one is routed by weight.
-    """
-
-    def __init__(self, target: LocalTarget) -> None:
-        self._target = target
-        self._cache: dict[tuple[str, str], tuple[int, Resolved]] = {}
-        self._dirs: dict[str, str] = {}
-
-    def _stamp(self, name: str) -> int | None:
-        folder = self._dirs.get(name)
-        if folder is None:
-            folder = self._dirs[name] = str(self._target.function_folder(name))
-        try:
-            return os.stat(folder).st_mtime_ns
-        except OSError:
-            return None
-
-    def resolve(self, name: str, qualifier: str) -> Resolved:
-        stamp = self._stamp(name)
-        cached = self._cache.get((name, qualifier))
-        if cached is not None and stamp is not None and cached[0] == stamp:
-            return cached[1]
-        resolved = self._target.resolve(name, qualifier)
-        # A folder changed in the last moment may change again within the same timestamp tick: not cached.
-        settled = stamp is not None and time.time_ns() - stamp > _SETTLE_NS
-        if stamp is not None and settled and not resolved.splits_traffic:
-            self._cache[(name, qualifier)] = (stamp, resolved)
-        else:
-            self._cache.pop((name, qualifier), None)
-        return resolved
 
 
 class _Reply(Exception):
@@ -196,7 +148,7 @@ class Gateway:
         self._names: set[str] = set()
         self._aws_names: dict[str, str] = {}
         self._thread: threading.Thread | None = None
-        self._resolver = _Resolver(target)
+        self._resolver = ResolveCache(target)
         self._answered = threading.local()  # per connection thread: the worker whose 202 waits for us
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -451,20 +403,7 @@ class Gateway:
                 record = self.target.resolve(name, "$LATEST").record
             except NotDeployedError:
                 continue
-            functions.append(
-                {
-                    "FunctionName": name,
-                    "FunctionArn": invoke_api.function_arn(self._region, name),
-                    "Runtime": record.runtime,
-                    "Handler": record.handler,
-                    "MemorySize": record.memory,
-                    "Timeout": record.timeout,
-                    "Version": "$LATEST",
-                    "CodeSha256": record.code_sha256,
-                    "Architectures": [record.arch],
-                    "LastModified": record.created_at,
-                }
-            )
+            functions.append(invoke_api.function_configuration(self._region, record))
         return {"Functions": functions}
 
     # -- function URLs and OIP -----------------------------------------------------------------------------

@@ -23,14 +23,16 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs
 
 from ...core import limits
 from ...core.errors import InvocationError, NotDeployedError, ThrottledError
 from ...core.names import function_name as aws_function_name
 from ...core.records import InvokeResult
+from ..events import LOCAL_ACCOUNT_ID
 from . import http11
-from .environment import ACCOUNT_ID
+from .versions import VersionRecord
 
 PREFIX = "/2015-03-31/functions"
 INVOKE_RE = re.compile(rf"^{PREFIX}/(?P<function>[^/]+)/invocations/?$")
@@ -72,7 +74,7 @@ class ApiError(Exception):
 
 
 def function_arn(region: str, name: str, qualifier: str = "") -> str:
-    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    arn = f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
 
 
@@ -211,3 +213,19 @@ def accepted(kind: str) -> bytes:
 def aws_names(project: str, names: list[str]) -> dict[str, str]:
     """The AWS function name of each local function ("<project>-<name>") → its local name."""
     return {aws_function_name(project, name): name for name in names}
+
+
+def function_configuration(region: str, record: VersionRecord) -> dict[str, Any]:
+    """A version as ListFunctions describes it ($LATEST)."""
+    return {
+        "FunctionName": record.name,
+        "FunctionArn": function_arn(region, record.name),
+        "Runtime": record.runtime,
+        "Handler": record.handler,
+        "MemorySize": record.memory,
+        "Timeout": record.timeout,
+        "Version": "$LATEST",
+        "CodeSha256": record.code_sha256,
+        "Architectures": [record.arch],
+        "LastModified": record.created_at,
+    }

@@ -161,17 +161,19 @@ class LocalTarget:
             _record_of(build), ALIAS, _weight(canary_percent), keep=self.config.keep_versions
         )
         new = [a for a in (build.code, *build.layers) if not self.state.artifact_path(a.sha256).is_file()]
-        kinds = {"function-code": "code", "model-layer": "layer", "runtime-layer": "layer"}
-        steps = [f"store {kinds.get(a.kind, a.kind)} {a.name} sha256 {a.sha256[:12]}" for a in new]
+        steps = [
+            f"store {'the code of ' + build.name if a.kind == 'function-code' else 'layer ' + a.name} "
+            f"sha256 {a.sha256[:12]}"
+            for a in new
+        ]
         if publish.minted:
             steps.append(f"publish version {publish.record.version} of {build.name}")
         if publish.route != publish.before:
             steps.append(_route_step(publish.route))
         steps += [f"prune version {number}" for number in publish.retired]
         if self.state.function_settings(build.name) != _settings(build):
-            steps.append(
-                f"set the reserved concurrency of {build.name} to {build.reserved_concurrency or 'none'}"
-            )
+            reserved = build.reserved_concurrency or "none"
+            steps.append(f"write the settings of {build.name} (reserved concurrency: {reserved})")
         missing = self.host.runtime_to_install(publish.record)
         if missing is not None:
             steps.append(f"install the worker runtime for python{missing} (once, cached)")

@@ -11,394 +11,47 @@ invocations running at once, from their start/end times) — plus init durations
 and every EMF metric the function printed (the handler's InferenceLatency, BatchSize, ModelLoadTime,
 ColdStart).
 
-Storage: one SQLite database, <state>/telemetry.sqlite3, in WAL mode. SQLite rather than log files because
-gateway threads and CLI processes write at the same time (WAL gives one writer at a time without blocking
-readers, and a crashed writer leaves no half line), `logs --since/--filter` and `metrics` are indexed queries,
-`--follow` is a poll on the row id, and retention is a DELETE. Writes leave the invocation's path: each
-process has one writer thread per database that wakes every WRITE_INTERVAL_S and commits what was recorded
-since in one transaction (the warm-invoke path appends to a list under a lock: no commit, no thread wake-up;
-threads of one process never contend for the write lock). Visibility: a query in the same process first
-flushes (waits until everything recorded before it is committed); another process — `sls-deploy logs` next
-to a running `serve` — sees an invocation at most WRITE_INTERVAL_S (plus one commit) after it ended. What is
-pending is written when the process exits (`serve` ends on Ctrl-C or SIGTERM through the same path). Readers
-use short-lived connections.
-
-Retention, checked at most once a minute by a writer: rows older than `retention_days` (the project's
-log_retention_days, default 14, as the template's log group) go; a function's log events are capped at
-LOG_BYTES_PER_FUNCTION (64 MB) of messages, oldest first; one event is cut at CloudWatch's event size
-(limits.MAX_LOG_EVENT_BYTES).
+Storage and retention: telemetry_store.py (one SQLite database per state folder, written in batches by a
+writer thread).
 
 Side effects: writes <state>/telemetry.sqlite3 (and its -wal/-shm files); runs a daemon writer thread.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import functools
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
-from ...core import limits
-from ...core.errors import TargetError
-from ...core.records import InvokeResult, LogEvent, MetricsResult, Report
+from ...core.records import InvokeResult, LogEvent, MetricsResult
 from ...core.stats import max_overlap, summarize
-from .emf import parse_emf
+from . import telemetry_store as store
 from .invocation import WorkerResult
 from .state import LocalState
 from .versions import VersionRecord
 
 DB_NAME = "telemetry.sqlite3"
-LOG_BYTES_PER_FUNCTION = 64 * 1024 * 1024
-RETENTION_CHECK_S = 60.0
 FOLLOW_POLL_S = 0.25
-WRITE_INTERVAL_S = 0.25  # a writer commits this often (the longest another process waits to see a record)
-WRITER_IDLE_S = 2.0  # a writer thread with nothing to do for this long ends; the next record starts one
 TARGET_NAME = "local"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS logs (
-    id INTEGER PRIMARY KEY, function TEXT NOT NULL, ts REAL NOT NULL, version TEXT, request_id TEXT,
-    stream TEXT NOT NULL DEFAULT '', message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
-CREATE INDEX IF NOT EXISTS logs_by_time ON logs (function, ts);
-CREATE TABLE IF NOT EXISTS invocations (
-    id INTEGER PRIMARY KEY, function TEXT NOT NULL, version TEXT NOT NULL, request_id TEXT NOT NULL,
-    started REAL NOT NULL, ended REAL NOT NULL, duration_ms REAL NOT NULL, billed_ms INTEGER NOT NULL,
-    init_ms REAL, memory_mb INTEGER NOT NULL, max_memory_mb INTEGER NOT NULL, error TEXT);
-CREATE INDEX IF NOT EXISTS invocations_by_time ON invocations (function, ended);
-CREATE TABLE IF NOT EXISTS throttles (
-    id INTEGER PRIMARY KEY, function TEXT NOT NULL, version TEXT NOT NULL, ts REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS throttles_by_time ON throttles (function, ts);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY, function TEXT NOT NULL, version TEXT, request_id TEXT, ts REAL NOT NULL,
-    namespace TEXT NOT NULL, name TEXT NOT NULL, unit TEXT NOT NULL, value REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS metrics_by_name ON metrics (function, name, ts);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
-"""
-_TABLES = ("logs", "invocations", "throttles", "metrics")
-_TIME_COLUMN = {"logs": "ts", "invocations": "ended", "throttles": "ts", "metrics": "ts"}
-
-
-@dataclass(frozen=True)
-class _Invocation:
-    name: str
-    version: str
-    request_id: str
-    ended: float
-    report: Report
-    function_error: str | None
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Throttle:
-    name: str
-    version: str
-    at: float
-
-
-@dataclass(frozen=True)
-class _Notice:
-    """A line the platform itself writes into a function's log (e.g. a canary rolled back)."""
-
-    name: str
-    version: str
-    at: float
-    message: str
-
-
-_Item = _Invocation | _Throttle | _Notice
-
-
-@dataclass(frozen=True)
-class _Retention:
-    days: int
-    log_bytes: int
-
-
-def log_stream(version: str, at: float) -> str:
-    """The log stream name of a version's events on a day, in Lambda's `YYYY/MM/DD/[version]…` form."""
-    return _day_stream(version, int(at // 86400))
-
-
-@functools.lru_cache(maxsize=256)
-def _day_stream(version: str, day: int) -> str:
-    return f"{datetime.fromtimestamp(day * 86400, UTC):%Y/%m/%d}/[{version}]local"
-
-
-def _cut(message: str) -> str:
-    data = message.encode("utf-8")
-    if len(data) <= limits.MAX_LOG_EVENT_BYTES:
-        return message
-    return data[: limits.MAX_LOG_EVENT_BYTES].decode("utf-8", "ignore")
-
-
-def invocation_log_lines(item: _Invocation) -> list[str]:
-    """START, the function's lines (one event per record), END and REPORT, as CloudWatch shows them."""
-    return [
-        f"START RequestId: {item.request_id} Version: {item.version}",
-        *(_cut(line.replace("\r", "\n")) for line in item.lines),
-        f"END RequestId: {item.request_id}",
-        item.report.line(),
-    ]
 
 
 def _mean(values: list[float] | None) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with WAL and a generous busy timeout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(SCHEMA)
-    except sqlite3.DatabaseError as exc:
-        connection.close()
-        raise TargetError(
-            f"the local telemetry database {path} is unusable: {exc}",
-            f"delete {path} (logs and metrics start afresh)",
-        ) from exc
-    return connection
-
-
-class _Writer:
-    """One process's writer of one database: a daemon thread committing recorded items in batches.
-
-    Recording appends to `pending` under `cond` and wakes nobody; the thread wakes every WRITE_INTERVAL_S
-    (or when a flush asks) and commits everything pending in one transaction. `recorded`/`written` count
-    items, so a flush waits for exactly what was recorded before it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.cond = threading.Condition(threading.Lock())
-        self.pending: list[_Item] = []
-        self.recorded = 0
-        self.written = 0
-        self.flush_requested = False
-        self.retention = _Retention(days=14, log_bytes=LOG_BYTES_PER_FUNCTION)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=f"telemetry-{path.parent.name}", daemon=True)
-
-    def _take(self) -> list[_Item] | None:
-        """The next batch (waits up to WRITE_INTERVAL_S for a flush request); None when the writer ends."""
-        idle_since = time.monotonic()
-        with self.cond:
-            while True:
-                if not self.flush_requested:
-                    self.cond.wait(WRITE_INTERVAL_S)
-                self.flush_requested = False
-                if self.pending:
-                    batch, self.pending = self.pending, []
-                    return batch
-                if time.monotonic() - idle_since >= WRITER_IDLE_S:
-                    break
-        with _WRITERS_LOCK, self.cond:  # in the global order; a record may have come in meanwhile
-            if self.pending:
-                batch, self.pending = self.pending, []
-                return batch
-            if _WRITERS.get(self.path) is self:
-                del _WRITERS[self.path]
-            return None
-
-    def _run(self) -> None:
-        connection: sqlite3.Connection | None = None
-        try:
-            while (batch := self._take()) is not None:
-                try:
-                    if connection is None:
-                        connection = connect(self.path)
-                    _write(connection, batch)
-                    _maybe_enforce_retention(connection, self.retention, time.time())
-                    self.error = None
-                except (sqlite3.Error, OSError, TargetError) as exc:
-                    self.error = exc  # reported by the next flush; the invocations themselves went fine
-                finally:
-                    with self.cond:
-                        self.written += len(batch)
-                        self.cond.notify_all()
-        finally:
-            if connection is not None:
-                connection.close()
-
-    def submit(self, item: _Item) -> None:
-        with self.cond:
-            self.pending.append(item)
-            self.recorded += 1
-
-    def flush(self) -> None:
-        """Wait until everything recorded so far is committed (or failed)."""
-        with self.cond:
-            target = self.recorded
-            while self.written < target and self.thread.is_alive():
-                self.flush_requested = True
-                self.cond.notify_all()
-                self.cond.wait(1.0)
-
-
-_WRITERS: dict[Path, _Writer] = {}
-_WRITERS_LOCK = threading.Lock()  # taken before a writer's own lock, never after
-
-
-def _submit(path: Path, item: _Item, retention: _Retention) -> None:
-    writer = _WRITERS.get(path)
-    if writer is not None:
-        writer.retention = retention
-        with writer.cond:
-            if _WRITERS.get(path) is writer:  # not ended meanwhile (it leaves _WRITERS under its lock)
-                writer.pending.append(item)
-                writer.recorded += 1
-                return
-    with _WRITERS_LOCK:
-        writer = _WRITERS.get(path)
-        if writer is None:
-            writer = _WRITERS[path] = _Writer(path)
-            writer.thread.start()
-        writer.retention = retention
-        writer.submit(item)
-
-
-def _flush(path: Path) -> None:
-    with _WRITERS_LOCK:
-        writer = _WRITERS.get(path)
-    if writer is None:
-        return
-    writer.flush()
-    if writer.error is not None:
-        error, writer.error = writer.error, None
-        raise TargetError(
-            f"could not record logs and metrics in {path}: {error}",
-            f"check free space and permissions of {path.parent}",
-        )
-
-
-@atexit.register
-def flush_all() -> None:
-    """Write what this process recorded before it exits (the CLI's invoke records, then exits)."""
-    with _WRITERS_LOCK:
-        writers = list(_WRITERS.values())
-    for writer in writers:
-        with contextlib.suppress(TargetError):
-            _flush(writer.path)
-
-
-def _write(connection: sqlite3.Connection, batch: list[_Item]) -> None:
-    logs: list[tuple[str, float, str, str | None, str, str]] = []
-    invocations, throttles, metrics = [], [], []
-    for item in batch:
-        if isinstance(item, _Throttle):
-            throttles.append((item.name, item.version, item.at))
-            continue
-        if isinstance(item, _Notice):
-            logs.append(
-                (item.name, item.at, item.version, None, log_stream(item.version, item.at), item.message)
-            )
-            continue
-        report = item.report
-        started = item.ended - report.duration_ms / 1000.0
-        stream = log_stream(item.version, started)
-        for index, line in enumerate(invocation_log_lines(item)):
-            at = item.ended if index > len(item.lines) else started  # END and REPORT when it ended
-            logs.append((item.name, at, item.version, item.request_id, stream, line))
-        for line in item.lines:
-            document = parse_emf(line)
-            if document is None:
-                continue
-            at = document.timestamp_ms / 1000.0
-            for metric in document.metrics:
-                for value in metric.values:
-                    metrics.append(
-                        (item.name, item.version, item.request_id, at, metric.namespaces[0], metric.name)
-                        + (metric.unit, value)
-                    )
-        # Concurrency counts the environment from its init (cold) to the response.
-        busy_from = started - (report.init_duration_ms or 0.0) / 1000.0
-        invocations.append(
-            (item.name, item.version, item.request_id, busy_from, item.ended, report.duration_ms)
-            + (report.billed_duration_ms, report.init_duration_ms, report.memory_size_mb)
-            + (report.max_memory_used_mb, item.function_error)
-        )
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        connection.executemany(
-            "INSERT INTO logs (function, ts, version, request_id, stream, message) VALUES (?, ?, ?, ?, ?, ?)",
-            logs,
-        )
-        connection.executemany(
-            "INSERT INTO invocations (function, version, request_id, started, ended, duration_ms, billed_ms, "
-            "init_ms, memory_mb, max_memory_mb, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            invocations,
-        )
-        connection.executemany("INSERT INTO throttles (function, version, ts) VALUES (?, ?, ?)", throttles)
-        connection.executemany(
-            "INSERT INTO metrics (function, version, request_id, ts, namespace, name, unit, value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            metrics,
-        )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-
-
-def _maybe_enforce_retention(connection: sqlite3.Connection, retention: _Retention, now: float) -> None:
-    row = connection.execute("SELECT value FROM meta WHERE key = 'retention_at'").fetchone()
-    if row is not None and now - row[0] < RETENTION_CHECK_S:
-        return
-    enforce_retention(connection, retention.days, retention.log_bytes, now)
-
-
-def enforce_retention(connection: sqlite3.Connection, days: int, log_bytes: int, now: float) -> int:
-    """Delete rows older than `days` and each function's oldest log events beyond `log_bytes` of messages;
-    returns the number of rows deleted."""
-    cutoff = now - days * 86400.0
-    deleted = 0
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        for table in _TABLES:
-            deleted += connection.execute(
-                f"DELETE FROM {table} WHERE {_TIME_COLUMN[table]} < ?", (cutoff,)
-            ).rowcount
-        functions = [row[0] for row in connection.execute("SELECT DISTINCT function FROM logs")]
-        for function in functions:
-            row = connection.execute(
-                "SELECT id FROM (SELECT id, SUM(LENGTH(CAST(message AS BLOB))) OVER (ORDER BY id DESC) "
-                "AS total FROM logs WHERE function = ?) WHERE total > ? ORDER BY id DESC LIMIT 1",
-                (function, log_bytes),
-            ).fetchone()
-            if row is not None:
-                deleted += connection.execute(
-                    "DELETE FROM logs WHERE function = ? AND id <= ?", (function, row[0])
-                ).rowcount
-        connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('retention_at', ?)", (now,))
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    return deleted
-
-
 class Telemetry:
     """Records invocations and throttles of a project's local functions; answers `logs` and `metrics`."""
 
     def __init__(
-        self, state: LocalState, retention_days: int = 14, log_bytes: int = LOG_BYTES_PER_FUNCTION
+        self, state: LocalState, retention_days: int = 14, log_bytes: int = store.LOG_BYTES_PER_FUNCTION
     ) -> None:
         self.state = state
         self.path = state.root / DB_NAME
-        self._retention = _Retention(days=retention_days, log_bytes=log_bytes)
+        self._retention = store.Retention(days=retention_days, log_bytes=log_bytes)
 
     # -- recording (called on every invocation: cheap, the writer thread does the work) --------------------
     def record_invocation(self, record: VersionRecord, result: InvokeResult, raw: WorkerResult) -> None:
-        item = _Invocation(
+        item = store.InvocationItem(
             name=record.name,
             version=str(record.version),
             request_id=raw.request_id,
@@ -407,18 +60,20 @@ class Telemetry:
             function_error=result.function_error,
             lines=raw.logs,
         )
-        _submit(self.path, item, self._retention)
+        store.submit(self.path, item, self._retention)
 
     def record_throttle(self, record: VersionRecord) -> None:
-        _submit(self.path, _Throttle(record.name, str(record.version), time.time()), self._retention)
+        store.submit(
+            self.path, store.ThrottleItem(record.name, str(record.version), time.time()), self._retention
+        )
 
     def record_notice(self, name: str, version: str, message: str) -> None:
         """Write `message` into the function's log as the platform's own line (no request id)."""
-        _submit(self.path, _Notice(name, version, time.time(), message), self._retention)
+        store.submit(self.path, store.NoticeItem(name, version, time.time(), message), self._retention)
 
     def flush(self) -> None:
         """Wait until everything this process recorded is in the database."""
-        _flush(self.path)
+        store.flush(self.path)
 
     # -- queries -----------------------------------------------------------------------------------------
     def knows(self, name: str) -> bool:
@@ -426,7 +81,7 @@ class Telemetry:
         self.flush()
         if not self.path.is_file():
             return False
-        with contextlib.closing(connect(self.path)) as connection:
+        with contextlib.closing(store.connect(self.path)) as connection:
             return any(
                 connection.execute(f"SELECT 1 FROM {table} WHERE function = ? LIMIT 1", (name,)).fetchone()
                 for table in ("logs", "invocations", "throttles")
@@ -445,7 +100,7 @@ class Telemetry:
         self.flush()
         if not self.path.is_file() and not follow:
             return
-        connection = connect(self.path)
+        connection = store.connect(self.path)
         try:
             last_id = 0
             query = (
@@ -475,7 +130,7 @@ class Telemetry:
             return MetricsResult(target=TARGET_NAME, name=name, start=since, end=end)
         only = "" if version is None else " AND version = ?"
         extra: tuple[str, ...] = () if version is None else (version,)
-        with contextlib.closing(connect(self.path)) as connection:
+        with contextlib.closing(store.connect(self.path)) as connection:
             rows = connection.execute(
                 "SELECT started, ended, duration_ms, init_ms, error FROM invocations "
                 f"WHERE function = ? AND ended >= ? AND ended < ?{only}",
@@ -522,8 +177,8 @@ class Telemetry:
         self.flush()
         if not self.path.is_file():
             return
-        with contextlib.closing(connect(self.path)) as connection:
+        with contextlib.closing(store.connect(self.path)) as connection:
             connection.execute("BEGIN IMMEDIATE")
-            for table in _TABLES:
+            for table in store.TABLES:
                 connection.execute(f"DELETE FROM {table} WHERE function = ?", (name,))
             connection.execute("COMMIT")
