@@ -77,11 +77,6 @@ class RequestParser:
         self._buffer += data
 
     @property
-    def buffered(self) -> bool:
-        """True while bytes of an unfinished request are held."""
-        return bool(self._buffer)
-
-    @property
     def wants_continue(self) -> bool:
         return self._continue_pending
 

@@ -20,7 +20,6 @@ import base64
 import hashlib
 import http.server
 import json
-import shutil
 import threading
 import uuid
 import zlib
@@ -136,10 +135,6 @@ class LocalObjectStore:
         base = self.root / bucket
         keys = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
         return [(key, self.head(bucket, key)) for key in keys if key.startswith(prefix)][:max_keys]
-
-    def remove_bucket_tree(self, bucket: str) -> None:
-        shutil.rmtree(self.root / bucket, ignore_errors=True)
-        shutil.rmtree(self.root / ".meta" / bucket, ignore_errors=True)
 
 
 def _http_date(at: float) -> str:

@@ -85,10 +85,6 @@ class MemoryLimit:
             self._procs_path = str(self._group / "cgroup.procs") if self._group else ""
 
     @property
-    def mechanism(self) -> str:
-        return self.enforcement.kind if self._group is not None else "rss-watchdog"
-
-    @property
     def group(self) -> Path | None:
         """The worker's memory cgroup (None under the watchdog); on cgroup v2 its CPU quota goes here too."""
         return self._group

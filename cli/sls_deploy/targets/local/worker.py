@@ -189,11 +189,6 @@ class Worker:
         return self._proc.returncode if self._proc is not None else None
 
     @property
-    def memory_mechanism(self) -> str | None:
-        """How this worker's memory limit is enforced ("cgroup-v1", "cgroup-v2", "rss-watchdog")."""
-        return self._limit.mechanism if self._limit is not None else None
-
-    @property
     def cpu_problem(self) -> str:
         """Why a CPU share that was asked for is not in force ("" when it is, or was not asked for)."""
         if self._cpu is None:
