@@ -103,7 +103,7 @@ def test_public_access_is_rendered_only_when_asked_for(project):
     assert "warning" in result.output.lower() and "public" in result.output.lower()
 
 
-def test_an_unavailable_target_is_refused_before_anything_is_built(project):
+def test_an_unavailable_target_is_refused_before_anything_is_built(project, without_aws_region):
     result = run("push", "digits.onnx", "--target", "aws")
     assert result.exit_code == 1
     assert "aws target" in result.output and "hint:" in result.output

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from local_target_helpers import code_zip, function_build, python312_or_skip, worker_runtime_dir
 
 from sls_deploy.cli import main
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.core.errors import NotDeployedError, TargetError
 from sls_deploy.core.records import FunctionBuild
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import code_zip, function_build, python312_or_skip, worker_runtime_dir
 
 APP = """
 import json, os, time

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from compress_models import classifier, embedder, feature_samples, if_model, loop_model, save
 
 from sls_deploy.compress import CompressionPolicy, compress_model
 from sls_deploy.compress.gate import Agreement, Latency, choose_metric, judge, measure_agreement
@@ -16,6 +15,7 @@ from sls_deploy.core.errors import CompressionError
 from sls_deploy.model.onnx_model import inspect_model
 from sls_inference.loader import load_model, read_manifest
 from sls_inference.signature import TensorSpec
+from tests.support.compress_models import classifier, embedder, feature_samples, if_model, loop_model, save
 
 LABEL = TensorSpec("label", "int64", ("N",))
 PROBS = TensorSpec("probabilities", "float32", ("N", 3))

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from compress_models import classifier, embedder, feature_samples, gather_matmul, if_model, loop_model
 
 from sls_deploy.compress import plans
 from sls_deploy.compress.base import MethodContext, MethodError
@@ -19,6 +18,14 @@ from sls_deploy.model.samples import Samples
 from sls_deploy.package.model_layer import write_model_dir
 from sls_inference.loader import load_model
 from sls_inference.signature import specs_from_ort
+from tests.support.compress_models import (
+    classifier,
+    embedder,
+    feature_samples,
+    gather_matmul,
+    if_model,
+    loop_model,
+)
 
 
 def run_with_loader(model: onnx.ModelProto, config: dict[str, str], folder: Path, feeds: dict) -> list:

@@ -8,10 +8,10 @@ import struct
 
 import numpy as np
 import pytest
-from inference_support import DIGITS_ROWS, FakeContext, digits_dir, make_app
 
 from sls_inference import binary_tensors
 from sls_inference.codec import RequestError
+from tests.support.inference_support import DIGITS_ROWS, FakeContext, digits_dir, make_app
 
 
 def binary_body(inputs: list[tuple[dict, bytes]], **extra: object) -> tuple[bytes, str]:

@@ -9,8 +9,6 @@ import math
 
 import numpy as np
 import pytest
-from drift_support import DIGITS_SAMPLES, digits_model_dir, image_model, image_samples, model_dir
-from inference_support import FakeContext, logs, make_app, sqs_event
 
 from sls_inference.drift import (
     BASELINE_NAME,
@@ -21,6 +19,14 @@ from sls_inference.drift import (
     psi_verdict,
 )
 from sls_inference.loader import load_model
+from tests.support.drift_support import (
+    DIGITS_SAMPLES,
+    digits_model_dir,
+    image_model,
+    image_samples,
+    model_dir,
+)
+from tests.support.inference_support import FakeContext, logs, make_app, sqs_event
 
 
 def rows(start: int, count: int) -> dict:

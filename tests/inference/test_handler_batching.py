@@ -6,7 +6,10 @@ import json
 
 import boto3
 import pytest
-from inference_support import (
+from moto import mock_aws
+
+from sls_inference.events import s3_output_key
+from tests.support.inference_support import (
     DIGITS_REQUEST,
     DIGITS_ROWS,
     FakeContext,
@@ -19,9 +22,6 @@ from inference_support import (
     sqs_event,
     write_model_dir,
 )
-from moto import mock_aws
-
-from sls_inference.events import s3_output_key
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +102,8 @@ def test_an_all_good_batch_reports_no_failures(digits_model_dir):
 
 @pytest.fixture
 def s3(monkeypatch):
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):  # a bucket outside us-east-1 needs a LocationConstraint
+        monkeypatch.setenv(name, "us-east-1")
     with mock_aws():
         client = boto3.client("s3")
         client.create_bucket(Bucket="requests")

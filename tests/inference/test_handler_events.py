@@ -7,7 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from inference_support import (
+
+from sls_inference import handler as handler_module
+from sls_inference.codec import MAX_BODY_BYTES
+from sls_inference.events import EventKind, detect
+from tests.support.inference_support import (
     DIGITS_REQUEST,
     DIGITS_ROWS,
     BrokenSession,
@@ -28,10 +32,6 @@ from inference_support import (
     write_model_dir,
     zipmap_model,
 )
-
-from sls_inference import handler as handler_module
-from sls_inference.codec import MAX_BODY_BYTES
-from sls_inference.events import EventKind, detect
 
 
 @pytest.fixture(scope="module")

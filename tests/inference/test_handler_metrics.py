@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from inference_support import (
+
+from tests.support.inference_support import (
     DIGITS_REQUEST,
     DIGITS_ROWS,
     FakeContext,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
 from sls_deploy.core.config import load_config
 from sls_deploy.core.errors import ConfigError
@@ -19,6 +18,7 @@ from sls_deploy.monitor.cost import (
     cost_per_million,
     monthly_cost,
 )
+from tests.support.inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
 P = US_EAST_1
 

@@ -4,20 +4,19 @@ answered by botocore's Stubber as AWS documents them."""
 from __future__ import annotations
 
 import pytest
-from aws_emulator import cloudformation_with_sam
-from aws_helpers import (
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from sls_deploy.monitor.estimate import estimate_cost
+from tests.support.aws_emulator import cloudformation_with_sam
+from tests.support.aws_helpers import (
     NOW,
     REGION,
-    isolate_aws_environment,
     make_project,
     offline_context,
     stack_name,
     target,
 )
-from botocore.stub import Stubber
-from moto import mock_aws
-
-from sls_deploy.monitor.estimate import estimate_cost
 
 
 def series(query_id: str, value: float) -> dict:
@@ -35,8 +34,7 @@ def never_measure() -> bytes:
 
 
 @pytest.fixture
-def deployed(tmp_path, monkeypatch):
-    isolate_aws_environment(monkeypatch)
+def deployed(tmp_path):
     with mock_aws(), cloudformation_with_sam():
         config, builds = make_project(tmp_path / "project", {"digits": "digits v1"})
         aws = offline_context(stack_name(config))

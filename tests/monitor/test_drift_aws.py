@@ -9,14 +9,14 @@ import time
 import boto3
 import numpy as np
 import pytest
-from aws_emulator import cloudformation_with_sam
-from aws_helpers import REGION, isolate_aws_environment, make_project, target
-from drift_support import DIGITS_SAMPLES, digits_model_dir
 from moto import mock_aws
 
 from sls_deploy.monitor.drift import drift_report
 from sls_inference.drift import DriftMonitor
 from sls_inference.loader import load_model
+from tests.support.aws_emulator import cloudformation_with_sam
+from tests.support.aws_helpers import REGION, make_project, target
+from tests.support.drift_support import DIGITS_SAMPLES, digits_model_dir
 
 SHIFTED = [19, 27]
 
@@ -40,8 +40,7 @@ def window_lines(layer, shift: bool, count: int) -> list[str]:
 
 
 @pytest.fixture
-def deployed(tmp_path, monkeypatch):
-    isolate_aws_environment(monkeypatch)
+def deployed(tmp_path):
     with mock_aws(), cloudformation_with_sam():
         config, builds = make_project(tmp_path / "project", {"digits": "v1"})
         aws = target(config)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from drift_support import DIGITS_SAMPLES, digits_model_dir
 
 from sls_deploy.core.errors import NotDeployedError
 from sls_deploy.core.records import AliasRouting, FunctionVersions, LogEvent
 from sls_deploy.monitor.drift import drift_report
 from sls_inference.drift import DriftMonitor, DriftWindow
 from sls_inference.loader import load_model
+from tests.support.drift_support import DIGITS_SAMPLES, digits_model_dir
 
 NOW = time.time()
 RNG = np.random.default_rng(5)

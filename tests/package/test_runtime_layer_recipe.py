@@ -1,5 +1,5 @@
 """The runtime layer's recipe, slimming and checks, without running pip (the real build is in
-tests/functional/test_runtime_layer.py)."""
+tests/package/test_runtime_layer.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Helpers for the aws-target tests: a small project on disk (tiny zips, a real template.yaml), an isolated
-AWS environment (fake credentials, no config files), targets that do not wait between polls, and botocore
-Stubber responses of CloudFormation."""
+"""Helpers for the aws-target tests: a small project on disk (tiny zips, a real template.yaml), targets that
+do not wait between polls, and botocore Stubber responses of CloudFormation. The isolated AWS environment
+(fake credentials, no config files, the region `REGION`) is tests/conftest.py's, for every test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 
 from sls_deploy.core.artifacts import Artifact
 from sls_deploy.core.config import ProjectConfig, load_config
@@ -29,35 +28,6 @@ PROJECT = "demo"
 STACK = f"sls-deploy-{PROJECT}"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/0f1e2d3c"
 NOW = datetime.datetime(2026, 11, 29, 8, 0, tzinfo=datetime.UTC)
-
-
-def isolate_aws_environment(
-    monkeypatch: pytest.MonkeyPatch, credentials: bool = True, region: str | None = REGION
-):
-    """No profile, config file or endpoint from this machine; fake credentials and the region if asked."""
-    for key in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup on this machine
-    if credentials:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    if region:
-        monkeypatch.setenv("AWS_DEFAULT_REGION", region)
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from local_target_helpers import code_zip, function_build
 from onnx import TensorProto, helper, numpy_helper
 
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.pipeline import push
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import code_zip, function_build
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 AFFINE_W = np.array([[1.0, -1.0], [2.0, 0.5], [0.0, 3.0]], dtype=np.float32)

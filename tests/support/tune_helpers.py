@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local_target_helpers import code_zip, function_build, python312_or_skip, worker_runtime_dir
-
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import code_zip, function_build, python312_or_skip, worker_runtime_dir
 
 # A fixed amount of pure-Python work per invocation (~20 ms on one full core).
 SPIN = """

@@ -11,12 +11,12 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
 from sls_deploy.core.errors import SlsDeployError
 from sls_deploy.targets import events
 from sls_deploy.targets.local.s3 import LocalObjectStore, LocalS3Server, stored_object
 from sls_inference import events as handler_events
+from tests.support.inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
 
 def test_a_function_url_event_is_a_payload_v2_post_to_root_carrying_the_request() -> None:
@@ -80,9 +80,6 @@ def test_an_s3_event_names_the_stored_object_with_its_key_url_encoded() -> None:
 def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     server = LocalS3Server(LocalObjectStore(tmp_path / "s3"))
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     yield server
     server.close()
 

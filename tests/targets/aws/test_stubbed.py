@@ -10,22 +10,6 @@ import json
 
 import pytest
 import yaml
-from aws_helpers import (
-    ACCOUNT,
-    NOW,
-    REGION,
-    STACK,
-    STACK_ID,
-    event,
-    events_response,
-    isolate_aws_environment,
-    make_project,
-    not_found,
-    offline_context,
-    stack_response,
-    target,
-    template_response,
-)
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
@@ -36,6 +20,21 @@ from sls_deploy.core.errors import TargetError
 from sls_deploy.targets.aws import target as target_module
 from sls_deploy.targets.aws.functions import FunctionRef, Functions
 from sls_deploy.targets.aws.telemetry import Telemetry
+from tests.support.aws_helpers import (
+    ACCOUNT,
+    NOW,
+    REGION,
+    STACK,
+    STACK_ID,
+    event,
+    events_response,
+    make_project,
+    not_found,
+    offline_context,
+    stack_response,
+    target,
+    template_response,
+)
 
 CHANGE_SET_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/sls-deploy-1/abc"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:demo-digits"
@@ -45,8 +44,7 @@ REF = FunctionRef("digits", "demo-digits", "/aws/lambda/demo-digits", "digits", 
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    isolate_aws_environment(monkeypatch)
+def project(tmp_path):
     with mock_aws():
         yield make_project(tmp_path / "project", {"digits": "digits v1"})
 

@@ -1,13 +1,11 @@
 """The aws target against moto in this process: the artifact bucket, uploads, change sets and stack events,
 the `live` alias, remove and purge. moto runs the SAM transform and the Lambda alias/URL resources through
-aws_emulator (moto 5 does neither); what it cannot do at all is covered by test_aws_stubbed.py."""
+aws_emulator (moto 5 does neither); what it cannot do at all is covered by test_stubbed.py."""
 
 from __future__ import annotations
 
 import boto3
 import pytest
-from aws_emulator import cloudformation_with_sam
-from aws_helpers import ACCOUNT, REGION, STACK, isolate_aws_environment, make_project, target
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
@@ -16,13 +14,14 @@ from sls_deploy.monitor.status import project_status
 from sls_deploy.targets.aws.artifacts import NONCURRENT_DAYS, ArtifactBucket, artifact_key, bucket_name
 from sls_deploy.targets.aws.session import connect
 from sls_deploy.template.monitoring import CanarySpec
+from tests.support.aws_emulator import cloudformation_with_sam
+from tests.support.aws_helpers import ACCOUNT, REGION, STACK, make_project, target
 
 BUCKET = bucket_name(ACCOUNT, REGION)
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    isolate_aws_environment(monkeypatch)
+def aws():
     with mock_aws(), cloudformation_with_sam():
         yield
 
@@ -45,7 +44,7 @@ def live_version(function_name: str) -> str:
 def test_the_artifact_bucket_is_created_private_encrypted_versioned_with_a_lifecycle(
     monkeypatch, tmp_path, region
 ):
-    isolate_aws_environment(monkeypatch, region=region)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     with mock_aws():
         config, _ = make_project(tmp_path, {"digits": "v1"})
         bucket = ArtifactBucket(connect(config), progress=lambda _: None)
@@ -336,8 +335,7 @@ def test_purge_keeps_artifacts_another_sls_deploy_stack_still_uses(tmp_path, aws
 # --- connecting -----------------------------------------------------------------------------------------------
 
 
-def test_missing_credentials_say_how_to_provide_them(monkeypatch, tmp_path):
-    isolate_aws_environment(monkeypatch, credentials=False)
+def test_missing_credentials_say_how_to_provide_them(without_aws_credentials, tmp_path):
     config, _ = make_project(tmp_path, {"digits": "v1"})
     with pytest.raises(TargetError) as info:
         connect(config)
@@ -345,23 +343,20 @@ def test_missing_credentials_say_how_to_provide_them(monkeypatch, tmp_path):
     assert "AWS_ACCESS_KEY_ID" in info.value.hint and "aws configure" in info.value.hint
 
 
-def test_a_missing_region_says_how_to_set_it(monkeypatch, tmp_path):
-    isolate_aws_environment(monkeypatch, region=None)
+def test_a_missing_region_says_how_to_set_it(without_aws_region, tmp_path):
     config, _ = make_project(tmp_path, {"digits": "v1"})
     with pytest.raises(TargetError) as info:
         connect(config)
     assert "region" in info.value.message and "--region" in info.value.hint
 
 
-def test_an_unknown_profile_is_a_config_error(monkeypatch, tmp_path):
-    isolate_aws_environment(monkeypatch)
+def test_an_unknown_profile_is_a_config_error(tmp_path):
     config, _ = make_project(tmp_path, {"digits": "v1"}, profile="nope")
     with pytest.raises(ConfigError, match="profile 'nope'"):
         connect(config)
 
 
-def test_a_stack_name_cloudformation_refuses_is_a_config_error(monkeypatch, tmp_path):
-    isolate_aws_environment(monkeypatch)
+def test_a_stack_name_cloudformation_refuses_is_a_config_error(tmp_path):
     config, _ = make_project(tmp_path, {"digits": "v1"}, stack_name="9-lives")
     with pytest.raises(ConfigError) as info:
         connect(config)

@@ -13,8 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_emulator import cloudformation_with_sam
-from aws_helpers import REGION, isolate_aws_environment, make_project, offline_context, target
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -25,6 +23,8 @@ from sls_deploy.core.records import InvokeResult
 from sls_deploy.monitor.tune import open_runner, tune
 from sls_deploy.targets.aws.functions import FunctionRef, Functions
 from sls_deploy.targets.aws.tune import AwsTuneRunner, tune_alias
+from tests.support.aws_emulator import cloudformation_with_sam
+from tests.support.aws_helpers import REGION, make_project, offline_context, target
 
 FUNCTION = "demo-digits"
 REF = FunctionRef("digits", FUNCTION, f"/aws/lambda/{FUNCTION}", "digits", "SlsDeploy")
@@ -33,9 +33,8 @@ DURATION_MS = {128: 160.0, 1024: 20.0, 1769: 12.0}  # what the stubbed REPORT li
 
 
 @pytest.fixture
-def lam(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def lam() -> Iterator[Any]:
     """A moto account with digits deployed at 1024 MB: version 1 behind the alias `live`."""
-    isolate_aws_environment(monkeypatch)
     with mock_aws():
         iam = boto3.client("iam", region_name=REGION)
         role = iam.create_role(RoleName="digits", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
@@ -222,8 +221,7 @@ def test_what_cannot_be_restored_is_named_with_the_command_that_restores_it(lam,
     assert tuner.leftovers() == ((), (), True)  # the alias and version went with the function
 
 
-def test_the_runner_of_a_deployed_stack_tunes_its_function_beside_live(tmp_path, monkeypatch):
-    isolate_aws_environment(monkeypatch)
+def test_the_runner_of_a_deployed_stack_tunes_its_function_beside_live(tmp_path):
     with mock_aws(), cloudformation_with_sam():
         config, builds = make_project(tmp_path / "project", {"digits": "digits v1"})
         aws = target(config)

@@ -13,13 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from local_target_helpers import wait_until_gone
-from serve_helpers import wait_for
-from tune_helpers import REQUEST, spin_project
 
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.targets.local.sandbox import cfs_quota_us, detect_cpu_enforcement, host_cpus
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import wait_until_gone
+from tests.support.serve_helpers import wait_for
+from tests.support.tune_helpers import REQUEST, spin_project
 
 pytestmark = pytest.mark.slow
 

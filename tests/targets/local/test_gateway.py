@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from local_target_helpers import python312_or_skip, wait_until_gone, worker_runtime_dir
-from serve_helpers import EXAMPLES, affine, deploy_project, wait_for
 
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.core.errors import ConfigError
 from sls_deploy.targets.local.gateway import Gateway
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import python312_or_skip, wait_until_gone, worker_runtime_dir
+from tests.support.serve_helpers import EXAMPLES, affine, deploy_project, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -178,15 +178,7 @@ def test_the_aws_cli_invokes_both_models(gateway: Gateway, tmp_path: Path) -> No
     aws = shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
     if not Path(aws).exists():
         pytest.skip("the AWS CLI is not installed (pip install awscli)")
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    version = subprocess.run([aws, "--version"], capture_output=True, text=True, env=env, check=True)
+    version = subprocess.run([aws, "--version"], capture_output=True, text=True, check=True)
     binary = ["--cli-binary-format", "raw-in-base64-out"] if "aws-cli/2" in version.stdout else []
     affine_request = tmp_path / "affine.json"
     affine_request.write_text(json.dumps({"instances": [[1.0, 1.0, 1.0]]}))
@@ -196,7 +188,7 @@ def test_the_aws_cli_invokes_both_models(gateway: Gateway, tmp_path: Path) -> No
         done = subprocess.run(
             [aws, "lambda", "invoke", "--endpoint-url", gateway.url, "--function-name", name, "--qualifier",
              "live", "--payload", f"fileb://{request}", *binary, str(out)],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
+            capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["StatusCode"] == 200

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_target_helpers import python312_or_skip, wait_until_gone, worker_runtime_dir
-from serve_helpers import deploy_project, wait_for
 
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.core.errors import ThrottledError
@@ -22,6 +20,8 @@ from sls_deploy.core.records import InvokeResult
 from sls_deploy.targets.local.pool import WorkerPool
 from sls_deploy.targets.local.sandbox import MemoryEnforcement, detect_memory_enforcement
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import python312_or_skip, wait_until_gone, worker_runtime_dir
+from tests.support.serve_helpers import deploy_project, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_target_helpers import (
+
+from sls_deploy.core import limits
+from sls_deploy.core.errors import InvocationError
+from sls_deploy.targets.local.worker import Worker, WorkerResult, WorkerSpec
+from tests.support.local_target_helpers import (
     children_of,
     python312_or_skip,
     wait_until_gone,
     worker_runtime_dir,
 )
-
-from sls_deploy.core import limits
-from sls_deploy.core.errors import InvocationError
-from sls_deploy.targets.local.worker import Worker, WorkerResult, WorkerSpec
 
 APP = """
 import os, subprocess, time

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_target_helpers import (
+
+from sls_deploy.core.artifacts import Artifact
+from sls_deploy.core.config import ProjectConfig
+from sls_deploy.core.errors import InvocationError, NotDeployedError, TargetError
+from sls_deploy.targets.local.target import LocalTarget
+from tests.support.local_target_helpers import (
     code_zip,
     function_build,
     layer_zip,
@@ -16,11 +21,6 @@ from local_target_helpers import (
     wait_until_gone,
     worker_runtime_dir,
 )
-
-from sls_deploy.core.artifacts import Artifact
-from sls_deploy.core.config import ProjectConfig
-from sls_deploy.core.errors import InvocationError, NotDeployedError, TargetError
-from sls_deploy.targets.local.target import LocalTarget
 
 APP_V1 = """
 import os, mod

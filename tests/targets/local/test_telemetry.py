@@ -155,7 +155,7 @@ WRITER = """
 import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
-from test_local_telemetry import record, worker_result
+from test_telemetry import record, worker_result
 from sls_deploy.targets.local.state import LocalState
 from sls_deploy.targets.local.telemetry import Telemetry
 telemetry = Telemetry(LocalState(Path(sys.argv[1])))

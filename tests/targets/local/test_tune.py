@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tune_helpers import REQUEST, spin_project
 
 from sls_deploy.cli import main
 from sls_deploy.core.config import ProjectConfig, load_config
@@ -17,6 +16,7 @@ from sls_deploy.core.prices import US_EAST_1
 from sls_deploy.monitor.tune import open_runner, tune
 from sls_deploy.targets.local.sandbox import detect_cpu_enforcement
 from sls_deploy.targets.local.target import LocalTarget
+from tests.support.tune_helpers import REQUEST, spin_project
 
 pytestmark = pytest.mark.slow
 

@@ -226,7 +226,7 @@ CONCURRENT_DEPLOYS = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from test_local_versions import artifact, record
+from test_versions import artifact, record
 from sls_deploy.targets.local.state import LocalState
 
 root, worker = Path(sys.argv[1]), int(sys.argv[2])
