@@ -22,6 +22,6 @@ bench:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
-# Regenerate the example deployment's template.yaml (tests/functional/test_example_template.py checks it).
+# Regenerate the example deployment's template.yaml (tests/template/test_example_template.py checks it).
 template:
 	.venv/bin/sls-deploy build examples/digits.onnx --name digits --sample examples/digits-samples.npz

@@ -1,4 +1,5 @@
-"""Fixtures shared by all test folders."""
+"""Fixtures and hooks shared by all test folders: every test runs with fake AWS credentials and region and no
+AWS settings of this machine; everything under tests/e2e carries the `e2e` marker."""
 
 from __future__ import annotations
 
@@ -9,6 +10,43 @@ from pathlib import Path
 import pytest
 
 from sls_deploy.core.config import ProjectConfig
+from tests.support.aws_helpers import REGION
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: `-m "not e2e"` must see the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(TESTS / "e2e"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def isolated_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No profile, config or credentials file, endpoint or instance role of this machine reaches a test (nor
+    the workers and CLIs it starts): fake credentials and the region `REGION` instead."""
+    for key in [key for key in os.environ if key.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup on this machine
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def without_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The isolated environment with no credentials at all."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+
+@pytest.fixture
+def without_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The isolated environment with no region at all."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ logs one line and flushes one metric, then writes the layer-relative paths of th
 loaded from the layer to <output.json> as a sorted JSON list. Logs and metrics go to stdout.
 
 This file is part of the recipe hash: editing it makes the next build a new layer. Keep the imports in step
-with the handler's (tests/unit/test_runtime_layer_recipe.py checks that).
+with the handler's (tests/package/test_runtime_layer_recipe.py checks that).
 """
 
 import json

@@ -25,21 +25,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests.* imports
 
 from aws_lambda_powertools.logging import Logger  # noqa: E402
-from drift_support import (  # noqa: E402
+
+from sls_inference import codec  # noqa: E402
+from sls_inference.drift import DriftMonitor  # noqa: E402
+from sls_inference.handler import InferenceApp  # noqa: E402
+from sls_inference.loader import load_model  # noqa: E402
+from tests.support.drift_support import (  # noqa: E402
     DIGITS,
     DIGITS_SAMPLES,
     image_model,
     image_samples,
     model_dir,
 )
-
-from sls_inference import codec  # noqa: E402
-from sls_inference.drift import DriftMonitor  # noqa: E402
-from sls_inference.handler import InferenceApp  # noqa: E402
-from sls_inference.loader import load_model  # noqa: E402
 
 
 def app(layer: Path, sink: Any) -> InferenceApp:

@@ -20,9 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-
-from test_local_telemetry import RECORD, emf_line, worker_result  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests.* imports
 
 from sls_deploy.targets.local import telemetry as telemetry_module  # noqa: E402
 from sls_deploy.targets.local.host import invoke_result  # noqa: E402
@@ -30,6 +28,7 @@ from sls_deploy.targets.local.routing import Resolved  # noqa: E402
 from sls_deploy.targets.local.state import LocalState  # noqa: E402
 from sls_deploy.targets.local.telemetry import Telemetry  # noqa: E402
 from sls_deploy.targets.local.telemetry_store import connect  # noqa: E402
+from tests.targets.local.test_telemetry import RECORD, emf_line, worker_result  # noqa: E402
 
 LINES = (
     '{"level":"INFO","message":"model loaded","load_ms":6.4}',

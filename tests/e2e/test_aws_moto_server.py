@@ -1,6 +1,6 @@
 """The installed `sls-deploy` CLI against an AWS emulator: moto's server in this process (through
 AWS_ENDPOINT_URL, with fake credentials), its CloudFormation taught the SAM transform and Lambda aliases
-(tests/aws_emulator.py). push → dry run → push again (no changes) → list → versions → rollback → remove."""
+(tests/support/aws_emulator.py). push → dry run → push again (no changes) → list → versions → rollback → remove."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_emulator import cloudformation_with_sam
 from moto.server import ThreadedMotoServer
+
+from tests.support.aws_emulator import cloudformation_with_sam
 
 pytestmark = pytest.mark.slow
 
@@ -36,16 +37,7 @@ def endpoint():
 def cli(example_project, endpoint, layer_cache_dir):
     """Runs the installed CLI in the example project, against the emulator; returns (exit code, stdout, stderr)."""
     (example_project / "sls-deploy.toml").write_text(f'target = "aws"\nregion = "{REGION}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE="/nonexistent/aws-config",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
-        AWS_EC2_METADATA_DISABLED="true",
-        SLS_DEPLOY_CACHE_DIR=str(layer_cache_dir),
-    )
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "SLS_DEPLOY_CACHE_DIR": str(layer_cache_dir)}
 
     def run(*args: str) -> tuple[int, str, str]:
         done = subprocess.run(
