@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +36,9 @@ def write_deterministic_zip(
     """Write `(file, arcname)` pairs into `zip_path`, entries sorted by arcname, timestamps fixed."""
     entries = sorted(sources, key=lambda pair: pair[1])
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = zip_path.with_name(zip_path.name + ".tmp")
+    # A temporary name of this writer's own: processes building the same zip at once (concurrent pushes) must
+    # not write into one file; the last rename wins with identical bytes.
+    tmp = zip_path.with_name(f"{zip_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
         for path, arcname in entries:
             info = zipfile.ZipInfo(arcname, date_time=FIXED_DATE_TIME)
