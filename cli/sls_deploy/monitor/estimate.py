@@ -16,6 +16,7 @@ from ..core import limits
 from ..core.alarm_rules import alarm_rules
 from ..core.errors import ConfigError, NotDeployedError
 from ..core.prices import INIT_BILLING, PriceTable, prices_for
+from ..core.progress import Progress
 from ..core.records import MetricsResult, VersionInfo
 from ..targets.base import Target
 from .cost import BreakEven, CostBreakdown, CostEstimate, break_even, cost_per_million, monthly_cost
@@ -155,7 +156,7 @@ def estimate_cost(
     cold_start_rate: float | None = None,
     payload: Callable[[], bytes],
     count: int,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     prices: PriceTable | None = None,
 ) -> CostReport:
     """The cost of serving `name` on `target`. `payload` is called only when a measurement is needed.

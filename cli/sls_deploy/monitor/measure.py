@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.errors import InvocationError, SlsDeployError
+from ..core.progress import Progress
 from ..core.records import InvokeResult
 from ..core.stats import percentile
 
@@ -119,7 +119,7 @@ def measure_invocations(
     payload: bytes,
     count: int,
     qualifier: str = "live",
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Measurement:
     """Invoke `name:qualifier` `count` times, one after another, with `payload`; their REPORT lines.
 

@@ -8,10 +8,10 @@ No side effects beyond the target's own reads.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.progress import Progress
 from ..core.records import AlarmState, AliasRouting
 from ..targets.base import Target
 from .drift import psi_verdict
@@ -68,7 +68,7 @@ class StatusReport:
 
 
 def project_status(
-    target: Target, window_s: float = STATUS_WINDOW_S, progress: Callable[[str], None] | None = None
+    target: Target, window_s: float = STATUS_WINDOW_S, progress: Progress | None = None
 ) -> StatusReport:
     """The status of every model deployed on `target`, over the last `window_s` seconds."""
     end = time.time()

@@ -11,13 +11,13 @@ Side effects: a rollback rewrites the function's aliases (state.py) and records 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from ...core.alarm_rules import AlarmRule, alarm_name, alarm_rules
 from ...core.config import ProjectConfig
-from ...core.names import function_name
+from ...core.names import ALIAS, function_name
+from ...core.progress import Progress
 from ...core.records import AlarmState, InvokeResult, MetricsResult
-from .routing import ALIAS, Resolved, routing
+from .routing import Resolved, routing
 from .state import LocalState
 from .telemetry import Telemetry
 from .versions import AliasRoute, VersionRecord
@@ -29,7 +29,7 @@ class LocalAlarms:
     """The alarm rules of one project's functions, evaluated now; `progress` hears of a canary rolled back."""
 
     def __init__(
-        self, config: ProjectConfig, state: LocalState, telemetry: Telemetry, progress: Callable[[str], None]
+        self, config: ProjectConfig, state: LocalState, telemetry: Telemetry, progress: Progress
     ) -> None:
         self._config = config
         self._state = state

@@ -45,9 +45,10 @@ from ... import __version__
 from ...core import limits
 from ...core.errors import ConfigError, InvocationError, NotDeployedError, ThrottledError
 from ...core.jsonable import Jsonable
+from ...core.names import ALIAS
 from . import function_url, http11, invoke_api
 from .resolve_cache import ResolveCache
-from .routing import ALIAS, Resolved
+from .routing import Resolved
 from .sandbox import detect_memory_enforcement
 from .target import LocalTarget
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ...core import interpreters
 from ...core.config import ProjectConfig
+from ...core.progress import Progress
 from ...core.records import InvokeResult
 from . import runtime_dir, s3
 from .canary import LocalAlarms
@@ -83,7 +84,7 @@ class LocalHost:
         state: LocalState,
         telemetry: Telemetry,
         alarms: LocalAlarms,
-        progress: runtime_dir.Progress,
+        progress: Progress,
     ) -> None:
         self._config = config
         self._state = state

@@ -14,8 +14,6 @@ from ...core.records import AliasRouting
 from .state import LocalState
 from .versions import AliasRoute, VersionRecord
 
-ALIAS = "live"
-
 
 @dataclass(frozen=True)
 class Resolved:

@@ -28,6 +28,7 @@ from typing import Any
 from ...core import limits
 from ...core.config import ProjectConfig
 from ...core.errors import NotDeployedError, TargetError
+from ...core.names import ALIAS
 from ...core.progress import Progress, quiet
 from ...core.records import (
     AlarmState,
@@ -48,7 +49,7 @@ from .canary import LocalAlarms
 from .cpu import detect_cpu_enforcement
 from .host import LocalHost
 from .pool import WorkerPool
-from .routing import ALIAS, Resolved, Router, routing
+from .routing import Resolved, Router, routing
 from .state import LocalState
 from .telemetry import Telemetry
 from .versions import AliasRoute, PublishPlan, VersionRecord

@@ -20,13 +20,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...core.errors import NotDeployedError, TargetError
+from ...core.names import ALIAS
 from ...core.records import InvokeResult
 from ...package.runtime_layer import host_layer_arch
 from . import runtime_dir
 from .cpu import CpuEnforcement, detect_cpu_enforcement
 from .environment import WorkerSpec
 from .host import invoke_result
-from .routing import ALIAS, Resolved
+from .routing import Resolved
 from .sandbox import CGROUP_ROOT
 from .target import LocalTarget
 from .worker import Worker
