@@ -211,6 +211,8 @@ def print_plan(plan: DeployPlan) -> None:
         stdout.print(f"  upload {uri}")
     for note in plan.notes:
         stdout.print(f"  {note}")
+    for step in plan.steps:
+        stdout.print(f"  {step}")
     if plan.changes:
         table = Table()
         for column in ("action", "resource", "type", "replacement"):

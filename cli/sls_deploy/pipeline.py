@@ -443,7 +443,8 @@ def push(
         canary_percent=canary_percent,
     )
     if dry_run:
-        plan = target.plan(result.function) if target.name == "aws" else None
+        plan = target.plan(result.function, canary_percent)
+        target.discard(plan)
         return PushResult(build=result, deployment=None, dry_run=True, plan=plan)
     progress(f"deploying {result.function.name} to the {config.target} target")
     deployment = target.deploy(result.function, canary_percent=canary_percent)

@@ -76,6 +76,9 @@ def test_push_dry_run_builds_layers_and_template_but_deploys_nothing(project):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["dry_run"] is True and report["deployment"] is None
+    assert report["plan"]["target"] == "local"
+    assert "publish version 1 of digits" in report["plan"]["steps"]
+    assert "point live at 1" in report["plan"]["steps"]
     kinds = {layer["kind"]: layer for layer in report["layers"]}
     assert set(kinds) == {"runtime-layer", "model-layer"}
     assert all(len(layer["sha256"]) == 64 and layer["unzipped_bytes"] > 0 for layer in report["layers"])

@@ -290,8 +290,9 @@ class AwsTarget:
         if deleted:
             self._progress(f"pruned {len(deleted)} old function/layer versions")
 
-    def plan(self, build: FunctionBuild) -> DeployPlan:
-        """What `deploy(build)` would do: uploads and the stack's change set (created, read, deleted)."""
+    def plan(self, build: FunctionBuild, canary_percent: float | None = None) -> DeployPlan:
+        """What `deploy(build)` would do: uploads and the stack's change set (created, read, deleted). The
+        canary needs no argument here: the template it plans renders it (DeploymentPreference)."""
         template = self._project_template(build.name)
         notes: list[str] = []
         info = self.stack.describe()
@@ -320,6 +321,9 @@ class AwsTarget:
         if change_set.kind == "CREATE":
             notes.append(f"stack {self.aws.stack_name} would be created")
         return DeployPlan(self.name, build.name, self.where, uploads, change_set.changes, tuple(notes))
+
+    def discard(self, plan: DeployPlan) -> None:
+        """Nothing to release: `plan` deletes the change set it read before it returns."""
 
     def invoke(self, name: str, payload: bytes, qualifier: str = ALIAS) -> InvokeResult:
         return self.functions.invoke(self.ref(name), payload, qualifier)
