@@ -207,8 +207,9 @@ def print_push(result: PushResult) -> None:
 
 def print_plan(plan: DeployPlan) -> None:
     stdout.print(f"[bold]plan[/] for {plan.name} on the {plan.target} target: {plan.where}")
-    for uri in plan.uploads:
-        stdout.print(f"  upload {uri}")
+    if not plan.steps:  # a plan's steps name its uploads ("store ..."); without steps they stand alone
+        for uri in plan.uploads:
+            stdout.print(f"  upload {uri}")
     for note in plan.notes:
         stdout.print(f"  {note}")
     for step in plan.steps:
