@@ -48,6 +48,16 @@ class Cli(click.Group):
             raise UserError(exc) from None
 
 
+def open_target(config: ProjectConfig, progress: Any = None) -> Any:
+    if config.target == "local":
+        from .targets.local.target import LocalTarget
+
+        return LocalTarget(config, progress=progress)
+    from .targets.aws.target import AwsTarget
+
+    return AwsTarget(config, progress=progress)
+
+
 def _config(ctx: click.Context, **overrides: Any) -> ProjectConfig:
     """The project's configuration with this command's flags (and its target flags) on top."""
     return load_config(ctx.obj["project_dir"], {**ctx.obj.get("target_flags", {}), **overrides})
@@ -270,7 +280,14 @@ def build(
     config, policy, trust = _with_policy(ctx, settings)
     with out.progress(not as_json) as step:
         result = run_build(
-            config, model, name=name, sample=sample, progress=step, policy=policy, trust_pickle=trust
+            config,
+            model,
+            name=name,
+            sample=sample,
+            progress=step,
+            policy=policy,
+            trust_pickle=trust,
+            target=open_target(config, step),
         )
     _render(result, as_json, out.print_build)
 
@@ -315,6 +332,7 @@ def push(
     with out.progress(not as_json) as step:
         result = run_push(
             config,
+            open_target(config, step),
             model,
             name=name,
             sample=sample,
@@ -485,7 +503,6 @@ def invoke(
       sls-deploy invoke digits --data '[{"instances": [[...]]}, {"instances": [[...]]}]' --event sqs --split
       sls-deploy invoke digits --file examples/digits-request.json --event s3
     """
-    from .pipeline import open_target
     from .targets.events import answer_failed, build_event
 
     payload = _read_payload(data, file)
@@ -525,7 +542,6 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     Example:
       sls-deploy list --json
     """
-    from .pipeline import open_target
 
     deployments = open_target(_config(ctx)).list()
     if as_json:
@@ -574,7 +590,6 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
       sls-deploy versions digits
       sls-deploy versions digits --json
     """
-    from .pipeline import open_target
 
     result = open_target(_config(ctx)).versions(name)
     _render(result, as_json, out.print_versions)
@@ -595,7 +610,6 @@ def rollback(ctx: click.Context, name: str, to: str | None, as_json: bool) -> No
       sls-deploy rollback digits
       sls-deploy rollback digits --to 3 --json
     """
-    from .pipeline import open_target
 
     change = open_target(_config(ctx)).rollback(name, to=to)
     _render(change, as_json, out.print_alias_change)
@@ -614,7 +628,6 @@ def promote(ctx: click.Context, name: str, as_json: bool) -> None:
       sls-deploy push model-v2.onnx --name digits --canary 10
       sls-deploy promote digits
     """
-    from .pipeline import open_target
 
     change = open_target(_config(ctx)).promote(name)
     _render(change, as_json, out.print_alias_change)
@@ -637,7 +650,6 @@ def remove(ctx: click.Context, name: str, purge: bool, yes: bool, as_json: bool)
       sls-deploy remove digits
       sls-deploy remove digits --purge --yes
     """
-    from .pipeline import open_target
 
     if not (yes or as_json):
         click.confirm(f"Remove {name} and all its versions{' and artifacts' if purge else ''}?", abort=True)
@@ -666,7 +678,6 @@ def logs(
       sls-deploy logs digits --follow
       sls-deploy logs digits --since 2026-11-29T08:00:00Z --json
     """
-    from .pipeline import open_target
 
     try:
         for event in open_target(_config(ctx)).logs(name, since, filter_text=filter_text, follow=follow):
@@ -690,7 +701,6 @@ def metrics(ctx: click.Context, name: str, since: float, as_json: bool) -> None:
       sls-deploy metrics digits
       sls-deploy metrics digits --since 1d --json
     """
-    from .pipeline import open_target
 
     result = open_target(_config(ctx)).metrics(name, since)
     _render(result, as_json, out.print_metrics)
@@ -714,7 +724,6 @@ def drift(ctx: click.Context, name: str, since: float, as_json: bool) -> None:
       sls-deploy drift digits --since 1d --json
     """
     from .monitor.drift import drift_report
-    from .pipeline import open_target
 
     config = _config(ctx)
     report = drift_report(open_target(config), name, since, build_dir=config.state_path / "build")
@@ -783,7 +792,6 @@ def cost(
       sls-deploy cost digits --arch arm64 --memory 2048 --json
     """
     from .monitor.estimate import estimate_cost
-    from .pipeline import open_target
 
     config = _config(ctx)
 
@@ -823,7 +831,6 @@ def alarms(ctx: click.Context, name: str | None, as_json: bool) -> None:
       sls-deploy alarms
       sls-deploy alarms digits --target aws --json
     """
-    from .pipeline import open_target
 
     states = open_target(_config(ctx)).alarms(name)
     if as_json:
@@ -846,7 +853,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
       sls-deploy status --target aws --json
     """
     from .monitor.status import project_status
-    from .pipeline import open_target
 
     with out.progress(not as_json) as step:
         report = project_status(open_target(_config(ctx), step), progress=step)
@@ -964,7 +970,6 @@ def tune(
     from .monitor.estimate import target_region
     from .monitor.tune import check_request, open_runner
     from .monitor.tune import tune as run_tune
-    from .pipeline import open_target
 
     check_request(memories, archs, count, strategy)
     config = _config(ctx)
@@ -1055,7 +1060,6 @@ def serve(
       aws lambda invoke --endpoint-url http://127.0.0.1:3001 --function-name digits \\
           --payload file://examples/digits-request.json out.json
     """
-    from .pipeline import open_target
     from .targets.local.gateway import Gateway
     from .targets.local.target import LocalTarget
 

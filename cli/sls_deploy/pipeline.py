@@ -7,9 +7,7 @@ folder and the cache, writes template.yaml, and (push only) deploys through a ta
 from __future__ import annotations
 
 import json
-import platform
 import re
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import numpy as np
 
 from .compress import CompressionPolicy, PreparedModel, compress_model, read_compressed_dir
 from .compress.prepared import REPORT_NAME
-from .core import interpreters, limits
+from .core import limits
 from .core.artifacts import Artifact
 from .core.config import ProjectConfig
 from .core.errors import ConfigError, ModelError
@@ -38,7 +36,7 @@ from .package.model_layer import (
     write_model_dir,
     zip_model_layer,
 )
-from .package.runtime_layer import build_runtime_layer, host_layer_arch
+from .package.runtime_layer import build_runtime_layer
 from .targets.base import Target
 from .template.monitoring import CanarySpec
 from .template.project import write_project_template
@@ -72,7 +70,7 @@ class BuildResult:
     budget: BudgetReport
     smoke: SmokeCheck
     template_path: Path
-    local_python: str  # interpreter the local target runs this function with
+    local_python: str  # interpreter the target runs this function with ("": the platform's own, aws)
     warnings: tuple[str, ...] = ()
     compression: dict[str, Any] | None = None  # the compression report (None: --compress none)
     drift: dict[str, Any] | None = None  # the drift baseline's summary (None: nothing to watch)
@@ -191,28 +189,6 @@ def _drift_baseline(
     return baseline
 
 
-def _local_runtime(config: ProjectConfig) -> tuple[str, str, str, list[str]]:
-    """(arch, python version, interpreter path) the local target runs with, and warnings where it differs."""
-    warnings: list[str] = []
-    host_arch = host_layer_arch() or platform.machine()
-    arch = config.arch
-    if arch != host_arch:
-        warnings.append(
-            f"this machine is {host_arch}: the local target runs an {host_arch} build of the runtime "
-            f"layer; the template keeps {arch}"
-        )
-        arch = host_arch
-    found = interpreters.find_interpreter(config.python_version, config.python)
-    if found is not None:
-        return arch, config.python_version, str(found), warnings
-    host = f"{sys.version_info.major}.{sys.version_info.minor}"
-    warnings.append(
-        f"no python{config.python_version} interpreter found (set SLS_DEPLOY_PYTHON or install it "
-        f"with pyenv): the local target runs on this Python {host} with a layer built for it"
-    )
-    return arch, host, sys.executable, warnings
-
-
 def _in_build_dir(artifact: Artifact, build_dir: Path) -> Artifact:
     """The cached runtime layer, linked into the project's build folder so the template can point at it."""
     dest = build_dir / artifact.zip_path.name
@@ -328,10 +304,11 @@ def build(
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
     canary_percent: float | None = None,
+    target: Target | None = None,
 ) -> BuildResult:
     """Check (or convert) the model, compress it if asked, build the three artifacts, check the budget and
     the model layer, render the template (with a canary percentage: with CodeDeploy's deployment
-    preference for the model)."""
+    preference for the model). With `target`, the function as that target runs it (Target.prepare)."""
     policy = policy or CompressionPolicy.from_config(config)
     warnings: list[str] = []
     if config.public:
@@ -368,33 +345,6 @@ def build(
     )
     code = build_function_code(build_dir, config.python_version, config.python)
     budget = check_budget([code, deploy_runtime, model_layer])
-    runtime = deploy_runtime
-
-    local_python = ""
-    if config.target == "local":
-        local_arch, local_py, local_python, local_warnings = _local_runtime(config)
-        warnings.extend(local_warnings)
-        if (local_arch, local_py) != (config.arch, config.python_version):
-            progress(f"building the runtime layer for the local target ({local_arch}, python{local_py})")
-            runtime = build_runtime_layer(local_arch, local_py, config.cache_path, progress=progress)
-    else:
-        local_arch, local_py = config.arch, config.python_version
-
-    environment = function_environment(name)
-    function = FunctionBuild(
-        name=name,
-        code=code,
-        layers=(runtime, model_layer),
-        handler=DEFAULT_HANDLER,
-        runtime=f"python{local_py}",
-        arch=local_arch,
-        memory=config.memory,
-        timeout=config.timeout,
-        environment=environment,
-        model_sha256=info.sha256,
-        public=config.public,
-        reserved_concurrency=config.reserved_concurrency,
-    )
     progress("rendering template.yaml")
     spec = FunctionSpec.from_config(
         config,
@@ -404,14 +354,34 @@ def build(
         model_sha256=info.sha256,
         canary=canary_spec(config, canary_percent),
     )
-    template_path = write_project_template(config, spec, deploy_runtime, code, build_dir)
+    template = write_project_template(config, spec, deploy_runtime, code, build_dir)
+    function = FunctionBuild(
+        name=name,
+        code=code,
+        layers=(deploy_runtime, model_layer),
+        handler=DEFAULT_HANDLER,
+        runtime=config.runtime,
+        arch=config.arch,
+        memory=config.memory,
+        timeout=config.timeout,
+        environment=function_environment(name),
+        model_sha256=info.sha256,
+        public=config.public,
+        reserved_concurrency=config.reserved_concurrency,
+        template=template.document,
+    )
+    interpreter = ""
+    if target is not None:
+        prepared = target.prepare(function)
+        function, interpreter = prepared.function, prepared.interpreter
+        warnings.extend(prepared.warnings)
     return BuildResult(
         model=info,
         function=function,
         budget=budget,
         smoke=smoke,
-        template_path=template_path,
-        local_python=local_python,
+        template_path=template.path,
+        local_python=interpreter,
         warnings=tuple(warnings),
         compression=source.report,
         drift=None if drift is None else drift.summary(),
@@ -420,6 +390,7 @@ def build(
 
 def push(
     config: ProjectConfig,
+    target: Target,
     model_path: Path,
     name: str | None = None,
     sample: Path | None = None,
@@ -429,9 +400,10 @@ def push(
     trust_pickle: bool = False,
     canary_percent: float | None = None,
 ) -> PushResult:
-    """Build and deploy; with `canary_percent` the new version gets that share of `live`'s traffic."""
+    """Build, then plan and apply on `target`; with `canary_percent` the new version gets that share of
+    `live`'s traffic. With `dry_run`, plan and discard: the plan's steps are what apply would run."""
     canary_spec(config, canary_percent)  # a canary the target cannot run fails before anything is built
-    target = open_target(config, progress)  # an unavailable target fails before anything is built
+    target.ready()  # an unavailable target fails before anything is built
     result = build(
         config,
         model_path,
@@ -441,13 +413,14 @@ def push(
         policy=policy,
         trust_pickle=trust_pickle,
         canary_percent=canary_percent,
+        target=target,
     )
+    plan = target.plan(result.function, canary_percent)
     if dry_run:
-        plan = target.plan(result.function, canary_percent)
         target.discard(plan)
         return PushResult(build=result, deployment=None, dry_run=True, plan=plan)
-    progress(f"deploying {result.function.name} to the {config.target} target")
-    deployment = target.deploy(result.function, canary_percent=canary_percent)
+    progress(f"deploying {result.function.name} to the {target.name} target")
+    deployment = target.apply(plan)
     return PushResult(build=result, deployment=deployment)
 
 
@@ -518,13 +491,3 @@ def compress(
         session_config=dict(source.extra["session_config"]),
         warnings=intake.warnings + source.warnings,
     )
-
-
-def open_target(config: ProjectConfig, progress: Progress = quiet) -> Target:
-    if config.target == "local":
-        from .targets.local.target import LocalTarget
-
-        return LocalTarget(config, progress=progress)  # type: ignore[return-value]
-    from .targets.aws.target import AwsTarget  # imports boto3; checks credentials and region here
-
-    return AwsTarget(config, progress=progress)  # type: ignore[return-value]

@@ -131,7 +131,9 @@ def main() -> None:
 
     project = Path(tempfile.mkdtemp(prefix="sls-deploy-bench-gw-"))
     config = load_config(project, {"memory": 1769, "reserved_concurrency": 4})  # one full vCPU, as on Lambda
-    result = push(config, EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz")
+    result = push(
+        config, LocalTarget(config), EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz"
+    )
     request = (EXAMPLES / "digits-request.json").read_bytes()
     row = np.asarray(json.loads(request)["inputs"][0]["data"], dtype=np.float32).reshape(1, 64)
     model_dir = model_layer_dir(config.state_path / "build" / "digits")

@@ -56,7 +56,9 @@ def main() -> None:
 
     project = Path(tempfile.mkdtemp(prefix="sls-deploy-bench-"))
     config = load_config(project, {"memory": 1769})  # one full vCPU, as on Lambda
-    result = push(config, EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz")
+    result = push(
+        config, LocalTarget(config), EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz"
+    )
     request = (EXAMPLES / "digits-request.json").read_bytes()
     row = np.asarray(json.loads(request)["inputs"][0]["data"], dtype=np.float32).reshape(1, 64)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def make_project(
 ) -> tuple[ProjectConfig, dict[str, FunctionBuild]]:
     """A project folder as `sls-deploy build` leaves it, with tiny zips: one model layer per entry of
     `models` (name → model text), a shared runtime layer and code zip, build records and template.yaml
-    (with `canary`, as `push --canary` builds it)."""
+    (with `canary`, as `push --canary` builds it); each build carries the rendered project template."""
     root.mkdir(parents=True, exist_ok=True)
     config = load_config(root, {"project": PROJECT, "target": "aws", **settings})
     build_dir = config.state_path / "build"
@@ -75,7 +76,7 @@ def make_project(
             model_sha256=f"{len(text):064x}",
             canary=canary,
         )
-        write_project_template(config, spec, runtime, code, build_dir)
+        written = write_project_template(config, spec, runtime, code, build_dir)
         builds[name] = FunctionBuild(
             name=name,
             code=code,
@@ -88,7 +89,8 @@ def make_project(
             environment=function_environment(name),
             model_sha256=f"{len(text):064x}",
         )
-    return config, builds
+    # every build carries the project template as the last build rendered it (all of the project's models)
+    return config, {name: replace(b, template=written.document) for name, b in builds.items()}
 
 
 _SESSIONS: dict[str, boto3.Session] = {}

@@ -38,6 +38,10 @@ class Target(Protocol):
 
     name: str
 
+    def ready(self) -> None:
+        """Fail now (TargetError with a fix) when this target cannot be reached, before a long build."""
+        ...
+
     def prepare(self, build: FunctionBuild) -> PreparedBuild:
         """`build` as this target runs it (local: a runtime layer for this machine, its interpreter)."""
         ...

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -34,6 +35,13 @@ from .sam import (
 
 RECORD_NAME = "function.json"
 TEMPLATE_NAME = "template.yaml"
+
+
+class WrittenTemplate(NamedTuple):
+    """template.yaml as written: where, and the document its text holds."""
+
+    path: Path
+    document: dict[str, Any]
 
 
 def _relative(config: ProjectConfig, path: Path) -> str:
@@ -117,7 +125,7 @@ def forget_function(config: ProjectConfig, name: str) -> None:
 
 def write_project_template(
     config: ProjectConfig, function: FunctionSpec, runtime_layer: Artifact, code: Artifact, build_dir: Path
-) -> Path:
+) -> WrittenTemplate:
     """Record `function` (a just-built model) and rewrite template.yaml for every recorded model."""
     record_function(config, function, build_dir / function.name)
     functions = recorded_functions(config, build_dir)
@@ -128,5 +136,6 @@ def write_project_template(
         code_uri=code_uri(config, code),
     )
     path = config.project_dir / TEMPLATE_NAME
-    atomic_write_text(path, to_yaml(render_template(spec)))
-    return path
+    document = render_template(spec)
+    atomic_write_text(path, to_yaml(document))
+    return WrittenTemplate(path, document)

@@ -4,6 +4,8 @@ aws_emulator (moto 5 does neither); what it cannot do at all is covered by test_
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -130,19 +132,43 @@ def test_deploying_the_same_project_again_changes_nothing(project):
     assert [s["ExecutionStatus"] for s in summaries] == ["EXECUTE_COMPLETE"]  # the empty one was deleted
 
 
-def test_a_dry_run_plans_the_create_then_leaves_no_stack_and_no_change_set(project):
+def test_a_dry_run_plans_the_create_then_discarding_it_leaves_no_stack_and_no_change_set(project):
     config, builds = project
-    plan = target(config).plan(builds["digits"])
+    aws = target(config)
+    plan = aws.plan(builds["digits"])
     assert plan.target == "aws" and STACK in plan.where
     assert {(c.action, c.resource_type) for c in plan.changes} >= {
         ("Add", "AWS::Lambda::Function"),
         ("Add", "AWS::Lambda::Alias"),
         ("Add", "AWS::Lambda::LayerVersion"),
     }
-    assert len(plan.uploads) == 3 and any("would be created" in n for n in plan.notes)
+    assert len(plan.uploads) == 3
+    assert plan.steps[0].startswith("create the artifact bucket")
+    assert sum(step.startswith("upload ") for step in plan.steps) == 3
+    assert any(step.startswith(f"create stack {STACK}: ") and "to add" in step for step in plan.steps)
+    aws.discard(plan)
     cfn = boto3.client("cloudformation", region_name=REGION)
     assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == []
     assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []  # nothing uploaded
+
+
+def test_apply_executes_the_change_set_its_plan_created(project):
+    config, builds = project
+    aws = target(config)
+    plan = aws.plan(builds["digits"])
+    deployment = aws.apply(plan)
+    assert (deployment.version, deployment.changed) == ("1", True)
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    summaries = cfn.list_change_sets(StackName=STACK)["Summaries"]
+    assert [s["ChangeSetId"] for s in summaries] == [plan.handle.change_set.change_set_id]
+    assert summaries[0]["ExecutionStatus"] == "EXECUTE_COMPLETE"
+
+
+def test_a_build_without_a_rendered_template_is_refused_with_a_hint(project):
+    config, builds = project
+    with pytest.raises(TargetError) as info:
+        target(config).plan(replace(builds["digits"], template=None))
+    assert "no rendered template" in info.value.message and "push" in info.value.hint
 
 
 def test_a_dry_run_after_a_deploy_reports_no_changes(project):

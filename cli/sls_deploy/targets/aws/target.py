@@ -1,13 +1,16 @@
 """AwsTarget: the project as one CloudFormation stack (every model of the project, from template.yaml).
 
-deploy: upload the template's zips to the artifact bucket (content-addressed, skipped when present), rewrite
-CodeUri/ContentUri to them, create a change set (the SAM transform runs in CloudFormation), execute it and
-follow the stack's events; an empty change set means "no changes". A stack left in ROLLBACK_COMPLETE by a
-failed first create is deleted before the new create. After a successful deploy, function versions and
-layer versions beyond `keep_versions` that nothing routes to are pruned.
+Deploying is plan, then apply. `plan` takes the template the build rendered (the build record's, never
+re-read from disk), points its CodeUri/ContentUri at the content-addressed zips of the artifact bucket and
+creates the stack's change set (the SAM transform runs in CloudFormation); the plan keeps that change set.
+`apply` uploads the zips the bucket lacks, executes the plan's change set and follows the stack's events; an
+empty change set means "no changes". A stack left in ROLLBACK_COMPLETE by a failed first create cannot take
+a change set: its plan says so, and apply deletes the stack and creates the change set then. After a
+successful deploy, function versions and layer versions beyond `keep_versions` that nothing routes to are
+pruned. `discard` (push --dry-run) deletes the plan's change set (and the empty stack a CREATE leaves).
+Canary deploys run through CodeDeploy (the template's DeploymentPreference).
 
-`plan` (push --dry-run) creates the same change set, reads it and deletes it; nothing that serves traffic
-changes. Canary deploys are not offered here yet (they need CodeDeploy's DeploymentPreference).
+The connection (credentials, region, the STS check) is opened on first use, or by `ready()`.
 
 remove: the last model of the project deletes the stack; a model among others is taken out of the deployed
 template with a change set (the others stay untouched). Either way the model leaves the project's build
@@ -21,10 +24,9 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
-
-import yaml
 
 from ...core.alarm_rules import alarm_name, alarm_rules
 from ...core.config import ProjectConfig
@@ -42,12 +44,13 @@ from ...core.records import (
     InvokeResult,
     LogEvent,
     MetricsResult,
+    PreparedBuild,
     RemoveResult,
 )
-from ...template.project import TEMPLATE_NAME, forget_function
+from ...template.project import forget_function
 from ...template.sam import template_functions, without_function
 from ..base import default_rollback
-from .artifacts import ArtifactBucket, package_template, referenced_uris, template_zips
+from .artifacts import ArtifactBucket, LocalZip, package_template, referenced_uris, template_zips
 from .functions import FunctionRef, Functions
 from .session import AwsContext, connect
 from .stack import ChangeSet, Outcome, Stack, StackInfo, needs_template_url, template_body
@@ -100,6 +103,26 @@ def layer_names(template: Mapping[str, Any], only: str | None = None) -> list[st
     ]
 
 
+@dataclass(frozen=True)
+class _StackPlan:
+    """What an aws plan holds for apply: the packaged template, the zips it points at, the change set created
+    for it (None when the stack must be deleted first), and the alias's routing before."""
+
+    packaged: dict[str, Any]
+    zips: tuple[LocalZip, ...]
+    change_set: ChangeSet | None
+    stack: StackInfo | None
+    before: AliasRouting | None
+
+
+def _summary(change_set: ChangeSet) -> str:
+    """E.g. "3 to add, 1 to modify"."""
+    counts: dict[str, int] = {}
+    for change in change_set.changes:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    return ", ".join(f"{n} to {action.lower()}" for action, n in sorted(counts.items()))
+
+
 class AwsTarget:
     """The aws target of one project. `aws` and `poll_seconds` are for tests (stubbed clients, no waits)."""
 
@@ -114,30 +137,49 @@ class AwsTarget:
     ) -> None:
         self.config = config
         self._progress: Progress = progress or (lambda _: None)
-        self.aws = aws or connect(config)
-        self.stack = Stack(self.aws, self._progress, poll_seconds)
-        self.bucket = ArtifactBucket(self.aws, self._progress)
-        self.functions = Functions(self.aws)
-        self.telemetry = Telemetry(self.aws, poll_seconds)
+        self._context = aws
+        self._poll = poll_seconds
+
+    @cached_property
+    def aws(self) -> AwsContext:
+        """The project's AWS connection, opened on first use (TargetError/ConfigError with a fix)."""
+        return self._context or connect(self.config)
+
+    @cached_property
+    def stack(self) -> Stack:
+        return Stack(self.aws, self._progress, self._poll)
+
+    @cached_property
+    def bucket(self) -> ArtifactBucket:
+        return ArtifactBucket(self.aws, self._progress)
+
+    @cached_property
+    def functions(self) -> Functions:
+        return Functions(self.aws)
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        return Telemetry(self.aws, self._poll)
 
     @property
     def where(self) -> str:
         return f"stack {self.aws.stack_name} ({self.aws.region}, account {self.aws.account_id})"
 
-    # -- reading the project and the stack ----------------------------------------------------------------
-    def _project_template(self, name: str) -> dict[str, Any]:
-        path = self.config.project_dir / TEMPLATE_NAME
-        try:
-            template = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
+    # -- reading the build and the stack ------------------------------------------------------------------
+    @staticmethod
+    def _build_template(build: FunctionBuild) -> dict[str, Any]:
+        """The project template `build` was rendered into (what template.yaml holds)."""
+        if build.template is None:
             raise TargetError(
-                f"{path} cannot be read: {exc.strerror}", "build the model first (`sls-deploy push MODEL`)"
-            ) from exc
-        if name not in template_functions(template or {}):
-            raise TargetError(
-                f"{path} holds no model {name!r}", "build it again: `sls-deploy push MODEL --name NAME`"
+                f"the build of {build.name} carries no rendered template to deploy",
+                "build it with `sls-deploy push MODEL --name NAME --target aws`",
             )
-        return dict(template)
+        if build.name not in template_functions(build.template):
+            raise TargetError(
+                f"the template rendered for {build.name} holds no function for it",
+                "build it again: `sls-deploy push MODEL --name NAME --target aws`",
+            )
+        return dict(build.template)
 
     def _deployed(self, what: str) -> tuple[StackInfo, dict[str, Any]]:
         info = self.stack.describe()
@@ -177,17 +219,11 @@ class AwsTarget:
             routing=alias,
         )
 
-    def _ready_stack(self) -> StackInfo | None:
-        """The stack, ready for a change set; None when it must be created (a failed create is deleted)."""
+    def _updatable(self) -> StackInfo | None:
+        """The stack as a change set finds it (None: it does not exist); TargetError when it is busy or broken.
+        A stack in ROLLBACK_COMPLETE is returned as it is: apply deletes it before the create."""
         info = self.stack.describe()
         if info is None:
-            return None
-        if info.status == "ROLLBACK_COMPLETE":
-            self._progress(
-                f"stack {info.name} is in ROLLBACK_COMPLETE after a failed first create: deleting it "
-                f"before creating it again"
-            )
-            self._check(self.stack.delete(info.stack_id), "deleting the failed stack", created=False)
             return None
         if info.busy:
             raise TargetError(
@@ -236,8 +272,11 @@ class AwsTarget:
         )
 
     def _apply(self, packaged: dict[str, Any], info: StackInfo | None, what: str) -> bool:
-        """Create, show and execute a change set; False when there was nothing to change."""
-        change_set = self._change_set(packaged, info)
+        """Create and execute a change set; False when there was nothing to change."""
+        return self._execute(self._change_set(packaged, info), what)
+
+    def _execute(self, change_set: ChangeSet, what: str) -> bool:
+        """Execute a computed change set and follow the stack; False (the set deleted) when it is empty."""
         if change_set.empty:
             self.stack.delete_change_set(change_set)
             self._progress(f"no changes to {self.where}")
@@ -245,40 +284,109 @@ class AwsTarget:
         if change_set.status != "CREATE_COMPLETE":
             self._discard(change_set)
             raise self._refused(change_set)
-        counts: dict[str, int] = {}
-        for change in change_set.changes:
-            counts[change.action] = counts.get(change.action, 0) + 1
-        summary = ", ".join(f"{n} to {action.lower()}" for action, n in sorted(counts.items()))
-        self._progress(f"{what}: {summary or 'updating'} in {self.where}")
+        self._progress(f"{what}: {_summary(change_set) or 'updating'} in {self.where}")
         self._check(self.stack.execute(change_set), what, created=change_set.kind == "CREATE")
         return True
 
     # -- the Target protocol ------------------------------------------------------------------------------
-    def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
-        template = self._project_template(build.name)
+    def ready(self) -> None:
+        """Open the connection now: missing credentials or region fail before a long build."""
+        self.aws  # noqa: B018 - the property connects
+
+    def prepare(self, build: FunctionBuild) -> PreparedBuild:
+        """AWS runs the build as it is."""
+        return PreparedBuild(build)
+
+    def plan(self, build: FunctionBuild, canary_percent: float | None = None) -> DeployPlan:
+        """What deploying `build` would do: the uploads the bucket lacks and the stack's change set, created
+        and kept in the plan for `apply` (or `discard`). The canary itself is rendered in the build's template
+        (DeploymentPreference); `canary_percent` only checks that it is."""
+        template = self._build_template(build)
         preference = _deployment_preference(template, build.name)
         if canary_percent is not None and preference is None:
             raise TargetError(
-                f"{TEMPLATE_NAME} gives {build.name} no deployment preference for the canary",
+                f"the template built for {build.name} gives it no deployment preference for the canary",
                 "build it with the canary: `sls-deploy push MODEL --name NAME --canary PCT --target aws`",
             )
-        if canary_percent is not None:
-            self._progress(
-                f"CodeDeploy shifts live to the new version ({preference}); it rolls back if an alarm fires, "
-                "and the stack update waits until the shift ends"
-            )
-        info = self._ready_stack()
-        ref = function_ref(template, build.name, str(TEMPLATE_NAME))
-        before = self.functions.alias(ref) if info is not None else None
+        info = self._updatable()
+        ref = function_ref(template, build.name, "the built template")
+        before = self.functions.alias(ref) if info is not None and info.status != "ROLLBACK_COMPLETE" else None
         zips = template_zips(template, self.config.project_dir, build.code)
-        self.bucket.upload(zips.values())
         packaged = package_template(template, zips, self.bucket)
-        applied = self._apply(packaged, info, f"deploying {build.name}")
-        info, deployed = self._deployed(build.name)
-        after = self._deployment(build.name, changed=False, info=info, template=deployed)
+        notes: list[str] = []
+        steps: list[str] = []
+        if not self.bucket.exists():
+            steps.append(f"create the artifact bucket {self.bucket.name}")
+        missing = self.bucket.missing(zips.values())
+        steps += [f"upload {z.path.name} to {self.bucket.uri(z.key)}" for z in missing]
+        change_set = None
+        if info is not None and info.status == "ROLLBACK_COMPLETE":
+            notes.append(f"stack {info.name} failed its first create: it is deleted and created anew")
+            steps += [f"delete stack {info.name} (ROLLBACK_COMPLETE)", f"create stack {info.name}"]
+        else:
+            change_set = self._change_set(packaged, info)
+            if change_set.empty:
+                notes.append("no changes: the stack already runs this template")
+            elif change_set.status != "CREATE_COMPLETE":
+                self._discard(change_set)
+                raise self._refused(change_set)
+            else:
+                verb = "create" if change_set.kind == "CREATE" else "update"
+                steps.append(f"{verb} stack {self.aws.stack_name}: {_summary(change_set)}")
+        if preference is not None and canary_percent is not None:
+            notes.append(
+                f"CodeDeploy shifts live to the new version ({preference}); it rolls back if an alarm fires"
+            )
+        steps.append(f"prune versions beyond the newest {self.config.keep_versions} that nothing routes to")
+        return DeployPlan(
+            target=self.name,
+            name=build.name,
+            where=self.where,
+            uploads=tuple(self.bucket.uri(z.key) for z in missing),
+            changes=change_set.changes if change_set is not None else (),
+            notes=tuple(notes),
+            steps=tuple(steps),
+            build=build,
+            canary_percent=canary_percent,
+            handle=_StackPlan(packaged, tuple(zips.values()), change_set, info, before),
+        )
+
+    def apply(self, plan: DeployPlan) -> Deployment:
+        """Upload what the bucket lacks, then execute the plan's change set and follow the stack."""
+        held = plan.handle
+        if plan.target != self.name or plan.build is None or not isinstance(held, _StackPlan):
+            raise TargetError("this plan was not made by the aws target", "plan with the aws target")
+        name = plan.build.name
+        if plan.canary_percent is not None:
+            self._progress("CodeDeploy shifts live to the new version; the stack update waits until it ends")
+        self.bucket.upload(held.zips)
+        change_set = held.change_set
+        if change_set is None:  # the stack failed its first create: delete it, then create it
+            assert held.stack is not None
+            self._progress(
+                f"stack {held.stack.name} is in ROLLBACK_COMPLETE after a failed first create: deleting it "
+                f"before creating it again"
+            )
+            self._check(self.stack.delete(held.stack.stack_id), "deleting the failed stack", created=False)
+            change_set = self._change_set(held.packaged, None)
+        applied = self._execute(change_set, f"deploying {name}")
+        info, deployed = self._deployed(name)
+        after = self._deployment(name, changed=False, info=info, template=deployed)
         if applied:
             self._prune(deployed)
-        return replace(after, changed=before != after.routing)
+        return replace(after, changed=held.before != after.routing)
+
+    def discard(self, plan: DeployPlan) -> None:
+        """Delete the plan's change set (and the empty stack a CREATE change set leaves behind)."""
+        held = plan.handle
+        if isinstance(held, _StackPlan) and held.change_set is not None:
+            if held.change_set.empty:
+                self.stack.delete_change_set(held.change_set)
+            else:
+                self._discard(held.change_set)
+
+    def deploy(self, build: FunctionBuild, canary_percent: float | None = None) -> Deployment:
+        return self.apply(self.plan(build, canary_percent))
 
     def _prune(self, template: dict[str, Any]) -> None:
         refs = [function_ref(template, n, self.where) for n in template_functions(template)]
@@ -289,41 +397,6 @@ class AwsTarget:
             return
         if deleted:
             self._progress(f"pruned {len(deleted)} old function/layer versions")
-
-    def plan(self, build: FunctionBuild, canary_percent: float | None = None) -> DeployPlan:
-        """What `deploy(build)` would do: uploads and the stack's change set (created, read, deleted). The
-        canary needs no argument here: the template it plans renders it (DeploymentPreference)."""
-        template = self._project_template(build.name)
-        notes: list[str] = []
-        info = self.stack.describe()
-        zips = template_zips(template, self.config.project_dir, build.code)
-        if not self.bucket.exists():
-            notes.append(f"the artifact bucket {self.bucket.name} would be created")
-        uploads = tuple(self.bucket.uri(z.key) for z in self.bucket.missing(zips.values()))
-        if info is not None and info.status == "ROLLBACK_COMPLETE":
-            notes.append(
-                f"stack {info.name} failed its first create: the push deletes it and creates it anew"
-            )
-            return DeployPlan(self.name, build.name, self.where, uploads, (), tuple(notes))
-        if info is not None and (info.busy or info.status in _BROKEN):
-            self._ready_stack()  # raises with the reason and a fix
-        change_set = self._change_set(package_template(template, zips, self.bucket), info)
-        try:
-            if change_set.empty:
-                notes.append("no changes: the stack already runs this template")
-            elif change_set.status != "CREATE_COMPLETE":
-                raise self._refused(change_set)
-        finally:
-            if change_set.empty:
-                self.stack.delete_change_set(change_set)
-            else:
-                self._discard(change_set)
-        if change_set.kind == "CREATE":
-            notes.append(f"stack {self.aws.stack_name} would be created")
-        return DeployPlan(self.name, build.name, self.where, uploads, change_set.changes, tuple(notes))
-
-    def discard(self, plan: DeployPlan) -> None:
-        """Nothing to release: `plan` deletes the change set it read before it returns."""
 
     def invoke(self, name: str, payload: bytes, qualifier: str = ALIAS) -> InvokeResult:
         return self.functions.invoke(self.ref(name), payload, qualifier)

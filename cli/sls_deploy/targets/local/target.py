@@ -40,6 +40,7 @@ from ...core.records import (
     InvokeResult,
     LogEvent,
     MetricsResult,
+    PreparedBuild,
     RemoveResult,
     VersionInfo,
 )
@@ -49,6 +50,7 @@ from .canary import LocalAlarms
 from .cpu import detect_cpu_enforcement
 from .host import LocalHost
 from .pool import WorkerPool
+from .prepare import prepare_build
 from .routing import Resolved, Router, routing
 from .state import LocalState
 from .telemetry import Telemetry
@@ -154,7 +156,14 @@ class LocalTarget:
         self._router = Router(self.state, rng)
         self._pool: WorkerPool | None = None
 
-    # -- deploy: plan, then apply ------------------------------------------------------------------------
+    # -- deploy: prepare, plan, then apply ---------------------------------------------------------------
+    def ready(self) -> None:
+        """Nothing to reach: the local target is this machine."""
+
+    def prepare(self, build: FunctionBuild) -> PreparedBuild:
+        """`build` with a runtime layer for this machine's architecture and the Python found for it."""
+        return prepare_build(self.config, build, self._progress)
+
     def plan(self, build: FunctionBuild, canary_percent: float | None = None) -> DeployPlan:
         """What deploying `build` would do, computed from the state folder without writing to it."""
         _check_build(build, canary_percent)
