@@ -49,7 +49,7 @@ INVOKE_PATH = "/2015-03-31/functions/digits/invocations?Qualifier=live"
 @contextlib.contextmanager
 def serve(project: Path, idle_seconds: int) -> Iterator[tuple[str, int]]:
     """`sls-deploy serve` in its own process; yields (host, port)."""
-    command = [sys.executable, "-m", "sls_deploy.cli", "-C", str(project), "serve", "--port", "0", "--json"]
+    command = [sys.executable, "-m", "sls_deploy.commands", "-C", str(project), "serve", "--port", "0", "--json"]
     command += ["--idle-seconds", str(idle_seconds)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
         try:

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 from sls_deploy.core import limits
 from tests.support.aws_helpers import REGION
 

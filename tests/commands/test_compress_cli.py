@@ -10,7 +10,7 @@ import pickle
 import pytest
 from click.testing import CliRunner
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 from sls_inference.loader import load_model
 
 

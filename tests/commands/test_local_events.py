@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 
 pytestmark = pytest.mark.slow
 

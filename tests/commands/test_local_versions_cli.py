@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 from sls_deploy.core.config import ProjectConfig
 from sls_deploy.core.errors import NotDeployedError, TargetError
 from sls_deploy.core.records import FunctionBuild

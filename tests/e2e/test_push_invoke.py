@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 from sls_deploy.core.config import load_config
 from sls_deploy.targets.local.target import LocalTarget
 

@@ -44,9 +44,8 @@ from .estimate import ASSUMED_COLD_START_RATE, scaled_ms
 from .measure import TRIM_FRACTION, Invoker, Measurement, measure_invocations
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
-    from ..targets.base import Target
+    pass
 
 STRATEGIES = ("cost", "speed", "balanced")
 BALANCED_WEIGHT = 0.5  # Power Tuning's default balancedWeight: cost and duration count alike
@@ -476,20 +475,3 @@ def _with_verdicts(rows: Iterable[TuneRow], usable: Sequence[TuneRow], chosen: T
         )
         marked.append(replace(row, verdicts=verdicts))
     return marked
-
-
-def open_runner(target: Target, name: str, cgroup_root: Path | None = None) -> TuneRunner:
-    """The runner for `target` (local or aws). `cgroup_root`: where the local target looks for cgroups."""
-    if target.name == "local":
-        from ..targets.local.target import LocalTarget
-        from ..targets.local.tune import LocalTuneRunner
-
-        assert isinstance(target, LocalTarget)
-        if cgroup_root is None:
-            return LocalTuneRunner(target, name)
-        return LocalTuneRunner(target, name, cgroup_root=cgroup_root)
-    from ..targets.aws.target import AwsTarget
-    from ..targets.aws.tune import AwsTuneRunner
-
-    assert isinstance(target, AwsTarget)
-    return AwsTuneRunner.for_target(target, name)

@@ -15,7 +15,7 @@ from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 from moto import mock_aws
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
 from sls_deploy.core.errors import TargetError
 from sls_deploy.targets.aws import target as target_module
 from sls_deploy.targets.aws.functions import FunctionRef, Functions

@@ -17,10 +17,11 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from sls_deploy.commands.factory import open_tune_runner
 from sls_deploy.core.errors import TargetError
 from sls_deploy.core.prices import US_EAST_1
 from sls_deploy.core.records import InvokeResult
-from sls_deploy.monitor.tune import open_runner, tune
+from sls_deploy.monitor.tune import tune
 from sls_deploy.targets.aws.functions import FunctionRef, Functions
 from sls_deploy.targets.aws.tune import AwsTuneRunner, tune_alias
 from tests.support.aws_emulator import cloudformation_with_sam
@@ -227,7 +228,7 @@ def test_the_runner_of_a_deployed_stack_tunes_its_function_beside_live(tmp_path)
         aws = target(config)
         aws.deploy(builds["digits"])
         client = boto3.client("lambda", region_name=REGION)
-        tuner = open_runner(aws, "digits")
+        tuner = open_tune_runner(aws, "digits")
         assert tuner.arch == "x86_64" and tuner.target == "aws" and tuner.cpu_scaled
         with tuner.setting(512) as trial:
             alias = client.get_alias(FunctionName=FUNCTION, Name=trial.qualifier)

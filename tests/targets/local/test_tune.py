@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sls_deploy.cli import main
+from sls_deploy.commands import main
+from sls_deploy.commands.factory import open_tune_runner
 from sls_deploy.core.config import ProjectConfig, load_config
 from sls_deploy.core.prices import US_EAST_1
-from sls_deploy.monitor.tune import open_runner, tune
+from sls_deploy.monitor.tune import tune
 from sls_deploy.targets.local.cpu import detect_cpu_enforcement
 from sls_deploy.targets.local.target import LocalTarget
 from tests.support.tune_helpers import REQUEST, spin_project
@@ -44,7 +45,7 @@ def test_duration_falls_as_memory_grows_to_one_vcpu_and_the_cheapest_setting_is_
     cpu_cgroups_or_skip()
     versions_before = target.versions("spin")
     result = tune(
-        open_runner(target, "spin"),
+        open_tune_runner(target, "spin"),
         "spin",
         REQUEST,
         prices=US_EAST_1,
@@ -65,7 +66,7 @@ def test_duration_falls_as_memory_grows_to_one_vcpu_and_the_cheapest_setting_is_
 
 
 def test_each_setting_runs_with_its_own_memory_size(target: LocalTarget) -> None:
-    runner = open_runner(target, "spin")
+    runner = open_tune_runner(target, "spin")
     try:
         with runner.setting(256) as trial:
             answer = trial.invoke("spin", REQUEST, trial.qualifier)
@@ -78,7 +79,7 @@ def test_each_setting_runs_with_its_own_memory_size(target: LocalTarget) -> None
 def test_without_a_writable_cgroup_the_figures_are_labelled_estimates(
     target: LocalTarget, tmp_path: Path
 ) -> None:
-    runner = open_runner(target, "spin", cgroup_root=tmp_path)  # no cgroup file system there
+    runner = open_tune_runner(target, "spin", cgroup_root=tmp_path)  # no cgroup file system there
     assert not runner.cpu_scaled and runner.cpu.startswith("CPU share not emulated: ")
     result = tune(
         runner, "spin", REQUEST, prices=US_EAST_1, memories=[128, 1769], archs=["x86_64", "arm64"], count=2
