@@ -26,16 +26,16 @@ from .core.progress import Progress, quiet
 from .core.records import Deployment, DeployPlan, FunctionBuild
 from .model.baseline import DriftBaseline, compute_baseline
 from .model.convert import convert_to_onnx, needs_conversion
-from .model.onnx_model import ModelInfo, inspect_model, single_file_model
-from .model.samples import Samples, generate_samples, load_samples
-from .package.budget import BudgetReport, check_budget
-from .package.function_code import build_function_code
-from .package.model_layer import (
+from .model.folder import (
     model_layer_dir,
     write_drift_baseline,
     write_model_dir,
     zip_model_layer,
 )
+from .model.onnx_model import ModelInfo, inspect_model, single_file_model
+from .model.samples import Samples, generate_samples, load_samples
+from .package.budget import BudgetReport, check_budget
+from .package.function_code import build_function_code
 from .package.runtime_layer import build_runtime_layer
 from .targets.base import Target
 from .template.monitoring import CanarySpec

@@ -152,7 +152,7 @@ def violations(arrows: Iterable[Arrow]) -> list[str]:
 
 
 # Modules whose arrows are still being moved onto the plan.
-PENDING: tuple[str, ...] = ("sls_deploy.compress.compressor",)
+PENDING: tuple[str, ...] = ()
 
 
 def test_the_code_keeps_to_the_floor_plan() -> None:

@@ -31,9 +31,9 @@ import onnx
 
 from sls_deploy.compress import CompressionPolicy, compress_model, gate
 from sls_deploy.compress.runner import run_quantizer
+from sls_deploy.model.folder import build_model_layer, model_layer_dir
 from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples, load_samples
-from sls_deploy.package.model_layer import build_model_layer, model_layer_dir
 from sls_inference.loader import load_model
 
 REPO = Path(__file__).resolve().parents[2]

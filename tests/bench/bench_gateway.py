@@ -36,7 +36,7 @@ from bench_invoke import median_us, timed
 
 from sls_deploy.core.config import load_config
 from sls_deploy.core.interpreters import find_interpreter
-from sls_deploy.package.model_layer import model_layer_dir
+from sls_deploy.model.folder import model_layer_dir
 from sls_deploy.pipeline import push
 from sls_deploy.targets.local.target import LocalTarget
 from sls_inference.loader import load_model
@@ -49,7 +49,17 @@ INVOKE_PATH = "/2015-03-31/functions/digits/invocations?Qualifier=live"
 @contextlib.contextmanager
 def serve(project: Path, idle_seconds: int) -> Iterator[tuple[str, int]]:
     """`sls-deploy serve` in its own process; yields (host, port)."""
-    command = [sys.executable, "-m", "sls_deploy.commands", "-C", str(project), "serve", "--port", "0", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "sls_deploy.commands",
+        "-C",
+        str(project),
+        "serve",
+        "--port",
+        "0",
+        "--json",
+    ]
     command += ["--idle-seconds", str(idle_seconds)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
         try:
@@ -132,7 +142,11 @@ def main() -> None:
     project = Path(tempfile.mkdtemp(prefix="sls-deploy-bench-gw-"))
     config = load_config(project, {"memory": 1769, "reserved_concurrency": 4})  # one full vCPU, as on Lambda
     result = push(
-        config, LocalTarget(config), EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz"
+        config,
+        LocalTarget(config),
+        EXAMPLES / "digits.onnx",
+        name="digits",
+        sample=EXAMPLES / "digits-samples.npz",
     )
     request = (EXAMPLES / "digits-request.json").read_bytes()
     row = np.asarray(json.loads(request)["inputs"][0]["data"], dtype=np.float32).reshape(1, 64)

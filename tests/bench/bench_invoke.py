@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sls_deploy.core.config import load_config
-from sls_deploy.package.model_layer import model_layer_dir
+from sls_deploy.model.folder import model_layer_dir
 from sls_deploy.package.runtime_layer import build_runtime_layer, runtime_layer_sizes
 from sls_deploy.pipeline import push
 from sls_deploy.targets.local.target import LocalTarget
@@ -57,7 +57,11 @@ def main() -> None:
     project = Path(tempfile.mkdtemp(prefix="sls-deploy-bench-"))
     config = load_config(project, {"memory": 1769})  # one full vCPU, as on Lambda
     result = push(
-        config, LocalTarget(config), EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz"
+        config,
+        LocalTarget(config),
+        EXAMPLES / "digits.onnx",
+        name="digits",
+        sample=EXAMPLES / "digits-samples.npz",
     )
     request = (EXAMPLES / "digits-request.json").read_bytes()
     row = np.asarray(json.loads(request)["inputs"][0]["data"], dtype=np.float32).reshape(1, 64)

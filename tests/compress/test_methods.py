@@ -14,8 +14,8 @@ from sls_deploy.compress.base import MethodContext, MethodError
 from sls_deploy.compress.prune import prune_array, prune_weights
 from sls_deploy.compress.weight_only import quantize_weights
 from sls_deploy.model import graphs
+from sls_deploy.model.folder import write_model_dir
 from sls_deploy.model.samples import Samples
-from sls_deploy.package.model_layer import write_model_dir
 from sls_inference.loader import load_model
 from sls_inference.signature import specs_from_ort
 from tests.support.compress_models import (

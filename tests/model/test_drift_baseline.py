@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sls_deploy.model.baseline import DriftBaseline, compute_baseline, quantile_edges
+from sls_deploy.model.folder import write_drift_baseline, write_model_dir, zip_model_layer
 from sls_deploy.model.samples import Samples
-from sls_deploy.package.model_layer import write_drift_baseline, write_model_dir, zip_model_layer
 from sls_inference.drift import BASELINE_NAME, Bins, DriftMonitor, encode_baseline
 from sls_inference.signature import TensorSpec
 from tests.support.drift_support import DIGITS, DIGITS_SAMPLES, digits_model_dir

@@ -18,8 +18,8 @@ import pytest
 from sls_deploy.core.interpreters import find_interpreter
 from sls_deploy.core.zips import extract_zip
 from sls_deploy.model import inspect_model
+from sls_deploy.model.folder import build_model_layer
 from sls_deploy.package.function_code import build_function_code
-from sls_deploy.package.model_layer import build_model_layer
 from sls_deploy.package.runtime_layer import build_runtime_layer, elf_info, runtime_layer_sizes
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
 from sls_deploy.model.baseline import DriftBaseline, compute_baseline
+from sls_deploy.model.folder import write_drift_baseline, write_model_dir
 from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples
-from sls_deploy.package.model_layer import write_drift_baseline, write_model_dir
 from sls_inference.loader import load_model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -75,7 +75,13 @@ def deploy_project(root: Path, python: Path, cache_dir: Path) -> ProjectConfig:
     echo (256 MB, 3 s), single (reserved concurrency 1, 5 s) and tiny (128 MB, 1 s)."""
     root.mkdir(parents=True, exist_ok=True)
     config = ProjectConfig(project_dir=root, project="serve", cache_dir=str(cache_dir), python=str(python))
-    push(config, LocalTarget(config), EXAMPLES / "digits.onnx", name="digits", sample=EXAMPLES / "digits-samples.npz")
+    push(
+        config,
+        LocalTarget(config),
+        EXAMPLES / "digits.onnx",
+        name="digits",
+        sample=EXAMPLES / "digits-samples.npz",
+    )
     push(config, LocalTarget(config), affine_model(root / "affine.onnx"), name="affine")
     code = code_zip(root / "tools", TOOLS)
     target = LocalTarget(config)

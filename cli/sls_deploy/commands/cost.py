@@ -134,8 +134,8 @@ def print_tune(result: TuneResult) -> None:
 def _measurement_request(config: ProjectConfig, name: str, payload: Path | None) -> bytes:
     """The request `cost` and `tune` measure with: --payload's file, else one generated row of the inputs of
     the model last built for `name` in this project."""
+    from ..model.folder import model_layer_dir
     from ..monitor.measure import sample_request
-    from ..package.model_layer import model_layer_dir
 
     if payload is not None:
         return read_payload(None, payload)

@@ -1,5 +1,5 @@
 """Compression that chooses: build each candidate the policy names, run it and the original through the gate
-with the handler's own loader (sls_inference.loader on a model folder laid out by package.model_layer), and
+with the handler's own loader (sls_inference.loader on a model folder laid out by model.folder), and
 pick one by the policy.
 
 Policy: the smallest candidate (zipped model layer) that meets the agreement threshold and the latency limit,
@@ -28,8 +28,8 @@ from ..core.config import ProjectConfig
 from ..core.errors import CompressionError, ConfigError, ModelError
 from ..core.progress import Progress, quiet
 from ..model import graphs
+from ..model.folder import build_model_layer, model_layer_dir
 from ..model.samples import Samples
-from ..package.model_layer import build_model_layer, model_layer_dir
 from . import gate, plans
 from .base import MethodContext, MethodError
 from .report import CandidateReport, CompressionReport

@@ -32,7 +32,7 @@ import math
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..core import limits
 from ..core.errors import ConfigError, InvocationError
@@ -42,10 +42,6 @@ from ..core.stats import percentile
 from .cost import CostBreakdown, cost_per_million
 from .estimate import ASSUMED_COLD_START_RATE, scaled_ms
 from .measure import TRIM_FRACTION, Invoker, Measurement, measure_invocations
-
-if TYPE_CHECKING:
-
-    pass
 
 STRATEGIES = ("cost", "speed", "balanced")
 BALANCED_WEIGHT = 0.5  # Power Tuning's default balancedWeight: cost and duration count alike

@@ -313,7 +313,16 @@ def test_without_an_api_key_only_a_loopback_address_is_served(project: ProjectCo
 def serve_process(project: ProjectConfig, cache_dir: Path) -> Iterator[tuple[subprocess.Popen[str], dict]]:
     """`sls-deploy serve --port 0 --json` in its own process; yields it and its banner."""
     env = {**os.environ, "SLS_DEPLOY_CACHE_DIR": str(cache_dir), "SLS_DEPLOY_PYTHON": project.python}
-    command = [sys.executable, "-m", "sls_deploy.commands", "-C", str(project.project_dir), "serve", "--port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "sls_deploy.commands",
+        "-C",
+        str(project.project_dir),
+        "serve",
+        "--port",
+        "0",
+    ]
     with subprocess.Popen(
         [*command, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
     ) as proc:

@@ -310,7 +310,9 @@ class AwsTarget:
             )
         info = self._updatable()
         ref = function_ref(template, build.name, "the built template")
-        before = self.functions.alias(ref) if info is not None and info.status != "ROLLBACK_COMPLETE" else None
+        before = (
+            self.functions.alias(ref) if info is not None and info.status != "ROLLBACK_COMPLETE" else None
+        )
         zips = template_zips(template, self.config.project_dir, build.code)
         packaged = package_template(template, zips, self.bucket)
         notes: list[str] = []

@@ -62,7 +62,9 @@ def prepare_build(config: ProjectConfig, build: FunctionBuild, progress: Progres
         progress(
             f"building the runtime layer for the local target ({runtime.arch}, python{runtime.python_version})"
         )
-        layer = build_runtime_layer(runtime.arch, runtime.python_version, config.cache_path, progress=progress)
+        layer = build_runtime_layer(
+            runtime.arch, runtime.python_version, config.cache_path, progress=progress
+        )
         function = replace(
             build,
             layers=(layer, *build.layers[1:]),

@@ -1,7 +1,9 @@
-"""The model layer: `model/model.onnx` + `model/model.json` (→ /opt/model on Lambda), zipped deterministically.
+"""The model folder: `model.onnx` + `model.json` as sls_inference.loader reads them — what `compress --out`
+writes, what the gate loads each candidate from, and what the model layer holds (`model/...` → /opt/model on
+Lambda), zipped deterministically.
 
 The manifest (format 1) is what sls_inference.loader reads at init. This module only lays out and zips what
-the model-intake room (sls_deploy.model) found out: signature, opset and sha256 come in as arguments.
+model intake found out: signature, opset and sha256 come in as arguments.
 The layer may also hold the drift baseline (`model/baseline.json`, made by sls_deploy.model.baseline and
 read by sls_inference.drift), named by model.json's "drift" entry.
 Side effects: writes `<out_dir>/model/` (the unpacked layer, replaced on every build) and

@@ -12,7 +12,7 @@ import pytest
 from sls_deploy.core.errors import PackagingError
 from sls_deploy.core.zips import extract_zip
 from sls_deploy.model import inspect_model
-from sls_deploy.package.model_layer import build_model_layer, model_layer_dir, model_manifest
+from sls_deploy.model.folder import build_model_layer, model_layer_dir, model_manifest
 from sls_inference.loader import load_model
 from sls_inference.signature import TensorSpec
 
