@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from .artifacts import Artifact
+from .jsonable import Jsonable
 
 _REPORT_RE = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
@@ -44,7 +45,7 @@ class FunctionBuild:
 
 
 @dataclass(frozen=True)
-class Deployment:
+class Deployment(Jsonable):
     """The outcome of deploying one function."""
 
     target: str
@@ -56,21 +57,9 @@ class Deployment:
     function_id: str  # local: "local:<project>:<name>"; AWS: the function ARN
     routing: AliasRouting | None = None  # the alias after the deploy (a canary shows its extra version)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "name": self.name,
-            "version": self.version,
-            "alias": self.alias,
-            "changed": self.changed,
-            "endpoint": self.endpoint,
-            "function_id": self.function_id,
-            "routing": None if self.routing is None else self.routing.to_json(),
-        }
-
 
 @dataclass(frozen=True)
-class AliasRouting:
+class AliasRouting(Jsonable):
     """Where an alias sends traffic: `version`, and `extra_weight` (0..1) of it to `extra_version` (canary)."""
 
     alias: str
@@ -78,17 +67,9 @@ class AliasRouting:
     extra_version: str | None = None
     extra_weight: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "alias": self.alias,
-            "version": self.version,
-            "extra_version": self.extra_version,
-            "extra_weight": self.extra_weight,
-        }
-
 
 @dataclass(frozen=True)
-class VersionInfo:
+class VersionInfo(Jsonable):
     """One published, immutable version of a function."""
 
     name: str
@@ -101,22 +82,9 @@ class VersionInfo:
     timeout: int
     aliases: tuple[str, ...] = ()  # aliases that route some traffic to this version
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "created_at": self.created_at,
-            "model_sha256": self.model_sha256,
-            "runtime": self.runtime,
-            "arch": self.arch,
-            "memory": self.memory,
-            "timeout": self.timeout,
-            "aliases": list(self.aliases),
-        }
-
 
 @dataclass(frozen=True)
-class FunctionVersions:
+class FunctionVersions(Jsonable):
     """A function's versions (oldest first) and its aliases."""
 
     name: str
@@ -127,28 +95,18 @@ class FunctionVersions:
         """Where the alias `name` routes, None when the function has no such alias."""
         return next((routing for routing in self.aliases if routing.alias == name), None)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "versions": [v.to_json() for v in self.versions],
-            "aliases": [a.to_json() for a in self.aliases],
-        }
-
 
 @dataclass(frozen=True)
-class AliasChange:
+class AliasChange(Jsonable):
     """An alias moved by rollback or promote."""
 
     name: str
     before: AliasRouting
     after: AliasRouting
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "before": self.before.to_json(), "after": self.after.to_json()}
-
 
 @dataclass(frozen=True)
-class RemoveResult:
+class RemoveResult(Jsonable):
     """What `remove` deleted."""
 
     target: str
@@ -156,17 +114,9 @@ class RemoveResult:
     versions: tuple[str, ...]  # the versions that existed and are gone
     purged: tuple[str, ...] = ()  # artifacts deleted too (paths or s3:// keys), with purge
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "name": self.name,
-            "versions": list(self.versions),
-            "purged": list(self.purged),
-        }
-
 
 @dataclass(frozen=True)
-class LogEvent:
+class LogEvent(Jsonable):
     """One line a function printed (or the platform wrote: START, END, REPORT), as CloudWatch Logs keeps it."""
 
     timestamp: float  # seconds since the epoch
@@ -174,15 +124,6 @@ class LogEvent:
     request_id: str | None = None
     version: str | None = None
     stream: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "timestamp": self.timestamp,
-            "message": self.message,
-            "request_id": self.request_id,
-            "version": self.version,
-            "stream": self.stream,
-        }
 
 
 @dataclass(frozen=True)
@@ -211,7 +152,7 @@ class Stats:
 
 
 @dataclass(frozen=True)
-class MetricsResult:
+class MetricsResult(Jsonable):
     """A function's metrics over [start, end): the platform's own (as Lambda publishes them) and the
     handler's EMF metrics. The same type on every target."""
 
@@ -234,28 +175,9 @@ class MetricsResult:
     input_drift_psi_max: float | None = None
     prediction_drift_psi: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "name": self.name,
-            "start": self.start,
-            "end": self.end,
-            "invocations": self.invocations,
-            "errors": self.errors,
-            "throttles": self.throttles,
-            "cold_starts": self.cold_starts,
-            "max_concurrency": self.max_concurrency,
-            "duration_ms": self.duration_ms.to_json(),
-            "init_duration_ms": self.init_duration_ms.to_json(),
-            "inference_latency_ms": self.inference_latency_ms.to_json(),
-            "input_drift_psi": self.input_drift_psi,
-            "input_drift_psi_max": self.input_drift_psi_max,
-            "prediction_drift_psi": self.prediction_drift_psi,
-        }
-
 
 @dataclass(frozen=True)
-class AlarmState:
+class AlarmState(Jsonable):
     """One alarm of a model, as CloudWatch reports it (aws) or as the local target evaluates the same rule.
 
     `state` is "OK", "ALARM" or "INSUFFICIENT_DATA"; `value` the figure the rule compared (None without data); `version` the
@@ -271,19 +193,6 @@ class AlarmState:
     value: float | None = None
     version: str = ""
     updated_at: float | None = None  # epoch seconds of the last state change (aws) or evaluation (local)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "model": self.model,
-            "rule": self.rule,
-            "state": self.state,
-            "reason": self.reason,
-            "threshold": self.threshold,
-            "value": self.value,
-            "version": self.version,
-            "updated_at": self.updated_at,
-        }
 
 
 @dataclass(frozen=True)
@@ -368,21 +277,13 @@ class InvokeResult:
 
 
 @dataclass(frozen=True)
-class PlannedChange:
+class PlannedChange(Jsonable):
     """One resource a deploy would add, modify or remove (a CloudFormation change set's row)."""
 
     action: str  # Add | Modify | Remove | Import | Dynamic
     logical_id: str
     resource_type: str
     replacement: str = ""  # "True" | "False" | "Conditional" for a Modify; "" otherwise
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "logical_id": self.logical_id,
-            "resource_type": self.resource_type,
-            "replacement": self.replacement,
-        }
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..core.jsonable import Jsonable
 from ..core.progress import Progress
 from ..core.records import AlarmState, AliasRouting
 from ..targets.base import Target
@@ -20,7 +20,7 @@ STATUS_WINDOW_S = 3600.0
 
 
 @dataclass(frozen=True)
-class ModelStatus:
+class ModelStatus(Jsonable):
     name: str
     version: str
     routing: AliasRouting | None
@@ -36,35 +36,13 @@ class ModelStatus:
     def firing(self) -> tuple[AlarmState, ...]:
         return tuple(alarm for alarm in self.alarms if alarm.state == "ALARM")
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "routing": None if self.routing is None else self.routing.to_json(),
-            "invocations": self.invocations,
-            "errors": self.errors,
-            "p99_ms": self.p99_ms,
-            "cold_starts": self.cold_starts,
-            "input_drift_psi": self.input_drift_psi,
-            "drift": self.drift,
-            "alarms": [alarm.to_json() for alarm in self.alarms],
-        }
-
 
 @dataclass(frozen=True)
-class StatusReport:
+class StatusReport(Jsonable):
     target: str
     start: float
     end: float
     models: tuple[ModelStatus, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "start": self.start,
-            "end": self.end,
-            "models": [model.to_json() for model in self.models],
-        }
 
 
 def project_status(

@@ -13,6 +13,7 @@ from typing import Any
 from ..core import limits
 from ..core.artifacts import Artifact
 from ..core.errors import BudgetError
+from ..core.jsonable import Jsonable
 
 MIB = 1024 * 1024
 BUDGET_HINT = "try --compress int8-weight, --arch arm64, or a smaller model"
@@ -23,21 +24,12 @@ def mib(size: int) -> str:
 
 
 @dataclass(frozen=True)
-class ArtifactBudget:
+class ArtifactBudget(Jsonable):
     kind: str
     name: str
     unzipped_bytes: int
     zipped_bytes: int
     needs_s3: bool  # zipped size above the direct-upload limit
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "unzipped_bytes": self.unzipped_bytes,
-            "zipped_bytes": self.zipped_bytes,
-            "needs_s3": self.needs_s3,
-        }
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.alarm_rules import DRIFT, ERRORS, LATENCY, AlarmRule, alarm_name
+from ..core.jsonable import Jsonable
 
 ALARM_ID_KEYS = {ERRORS: "errors_alarm", LATENCY: "latency_alarm", DRIFT: "drift_alarm"}
 DASHBOARD_ID = "ProjectDashboard"
@@ -38,7 +39,7 @@ _PREDEFINED = {
 
 
 @dataclass(frozen=True)
-class CanarySpec:
+class CanarySpec(Jsonable):
     """A canary push: `percent` of `live` to the new version for `minutes` (canary), or +`percent` every
     `minutes` (linear), then all of it."""
 
@@ -50,9 +51,6 @@ class CanarySpec:
     def predefined(self) -> str | None:
         """CodeDeploy's own configuration name for this canary, None when it needs a custom one."""
         return _PREDEFINED.get((self.mode, self.percent, self.minutes))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"percent": self.percent, "minutes": self.minutes, "mode": self.mode}
 
 
 def alarm_resources(
