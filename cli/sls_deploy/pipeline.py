@@ -40,7 +40,7 @@ from .package.runtime_layer import build_runtime_layer
 from .targets.base import Target
 from .template.monitoring import CanarySpec
 from .template.project import write_project_template
-from .template.sam import FunctionSpec, LayerRef
+from .template.spec import FunctionSpec, LayerRef
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def test_every_room_of_the_package_is_on_a_floor() -> None:
     ("module", "source", "complaint"),
     [
         ("sls_deploy.core.names", "from ..targets.base import Target\n", "core is below targets"),
-        ("sls_deploy.template.sam", "from ..pipeline import build\n", "template is below pipeline"),
+        ("sls_deploy.template.render", "from ..pipeline import build\n", "template is below pipeline"),
         ("sls_deploy.pipeline", "from .monitor import drift\n", "independent rooms on one floor"),
         ("sls_deploy.compress.gate", "from ..package import budget\n", "independent rooms on one floor"),
         ("sls_deploy.pipeline", "from .targets.local.target import LocalTarget\n", "only commands name"),

@@ -21,7 +21,7 @@ from sls_deploy.targets.aws.session import AwsContext, stack_name
 from sls_deploy.targets.aws.target import AwsTarget
 from sls_deploy.template.monitoring import CanarySpec
 from sls_deploy.template.project import write_project_template
-from sls_deploy.template.sam import FunctionSpec, LayerRef
+from sls_deploy.template.spec import FunctionSpec, LayerRef
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -20,7 +20,7 @@ from sls_deploy.template import (
     validate_template,
 )
 from sls_deploy.template.monitoring import CanarySpec
-from sls_deploy.template.sam import without_function
+from sls_deploy.template.rendered import without_function
 
 RUNTIME = LayerRef(PurePosixPath(".sls-deploy/build/runtime.zip"), "a" * 64)
 CONFIG = ProjectConfig(project="demo")

@@ -22,7 +22,7 @@ from sls_deploy.template import (
     translate_template,
     validate_template,
 )
-from sls_deploy.template.sam import template_functions, without_function
+from sls_deploy.template.rendered import template_functions, without_function
 
 RUNTIME = LayerRef(PurePosixPath(".sls-deploy/build/runtime-x86_64-py3.12.zip"), "a" * 64)
 

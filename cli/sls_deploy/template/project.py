@@ -22,16 +22,9 @@ from ..core.config import ProjectConfig
 from ..core.errors import TemplateError
 from ..core.fsutil import atomic_write_text
 from .monitoring import CanarySpec
-from .sam import (
-    DEFAULT_CODE_URI,
-    FunctionSpec,
-    LayerRef,
-    TemplateSpec,
-    render_template,
-    template_functions,
-    to_yaml,
-    without_function,
-)
+from .render import render_template, to_yaml
+from .rendered import template_functions, without_function
+from .spec import DEFAULT_CODE_URI, FunctionSpec, LayerRef, TemplateSpec
 
 RECORD_NAME = "function.json"
 TEMPLATE_NAME = "template.yaml"

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import TemplateError
-from .sam import rewrite_artifact_uris, to_yaml
+from .render import to_yaml
+from .rendered import rewrite_artifact_uris
 
 PLACEHOLDER_BUCKET = "placeholder-bucket"
 _EXTRA_HINT = "pip install 'sls-deploy[validate]'"

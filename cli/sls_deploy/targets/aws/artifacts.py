@@ -33,7 +33,7 @@ from sls_inference.integrity import sha256_file
 from ...core.artifacts import Artifact
 from ...core.errors import TargetError
 from ...core.progress import Progress
-from ...template.sam import rewrite_artifact_uris
+from ...template.rendered import rewrite_artifact_uris
 from .session import AwsContext, calling, error_code
 
 ARTIFACT_PREFIX = "artifacts/"

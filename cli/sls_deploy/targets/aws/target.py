@@ -48,7 +48,7 @@ from ...core.records import (
     RemoveResult,
 )
 from ...template.project import forget_function
-from ...template.sam import template_functions, without_function
+from ...template.rendered import template_functions, without_function
 from ..base import default_rollback
 from .artifacts import ArtifactBucket, LocalZip, package_template, referenced_uris, template_zips
 from .functions import FunctionRef, Functions
