@@ -36,7 +36,7 @@ from .package.model_layer import (
     write_model_dir,
     zip_model_layer,
 )
-from .package.runtime_layer import build_runtime_layer
+from .package.runtime import build_runtime_layer
 from .targets.base import Target
 from .template.monitoring import CanarySpec
 from .template.project import write_project_template
