@@ -22,7 +22,7 @@ import numpy as np
 
 from sls_deploy.core.config import load_config
 from sls_deploy.model.folder import model_layer_dir
-from sls_deploy.package.runtime_layer import build_runtime_layer, runtime_layer_sizes
+from sls_deploy.package.runtime import build_runtime_layer, runtime_layer_sizes
 from sls_deploy.pipeline import push
 from sls_deploy.targets.local.target import LocalTarget
 from sls_inference.loader import load_model

@@ -3,7 +3,7 @@ handler `sls_inference.handler.lambda_handler`), and — given the runtime's Pyt
 
 Bytecode: /var/task is read-only on Lambda and the local workers write none either, so without .pyc files
 every cold start compiles the handler's modules again (~45 ms of a ~450 ms cold start, measured here). With
-`python_version`, the modules are compiled by that Python (runtime_layer.compile_bytecode: unchecked-hash
+`python_version`, the modules are compiled by that Python (package.runtime.compile_bytecode: unchecked-hash
 .pyc, reproducible) into `sls_inference/__pycache__/*.cpython-3XX.pyc`; without an interpreter of that version
 the zip holds the sources only. Side effects: writes `<out_dir>/function-code.zip`; runs that interpreter.
 """
@@ -20,7 +20,7 @@ from ..core.errors import PackagingError
 from ..core.interpreters import find_interpreter
 from ..core.resources import function_package_dir
 from ..core.zips import iter_files, write_deterministic_zip
-from .runtime_layer import compile_bytecode
+from .runtime import compile_bytecode
 
 ZIP_NAME = "function-code.zip"
 PACKAGE_NAME = "sls_inference"

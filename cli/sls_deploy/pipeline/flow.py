@@ -28,7 +28,7 @@ from ..model.folder import (
 from ..model.samples import Samples
 from ..package.budget import check_budget
 from ..package.function_code import build_function_code
-from ..package.runtime_layer import build_runtime_layer
+from ..package.runtime import build_runtime_layer
 from ..targets.base import Target
 from ..template.monitoring import CanarySpec
 from ..template.project import write_project_template

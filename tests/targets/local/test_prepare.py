@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sls_deploy.core.config import load_config
-from sls_deploy.package.runtime_layer import host_layer_arch
+from sls_deploy.package.runtime import host_layer_arch
 from sls_deploy.targets.local import prepare
 from sls_deploy.targets.local.target import LocalTarget
 from tests.support.local_target_helpers import code_zip, function_build, layer_zip, python312_or_skip

@@ -17,7 +17,7 @@ from ...core import interpreters
 from ...core.config import ProjectConfig
 from ...core.progress import Progress
 from ...core.records import FunctionBuild, PreparedBuild
-from ...package.runtime_layer import build_runtime_layer, host_layer_arch
+from ...package.runtime import build_runtime_layer, host_layer_arch
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from ...core.errors import NotDeployedError, TargetError
 from ...core.names import ALIAS
 from ...core.records import InvokeResult
-from ...package.runtime_layer import host_layer_arch
+from ...package.runtime import host_layer_arch
 from . import runtime_dir
 from .cpu import CpuEnforcement, detect_cpu_enforcement
 from .environment import WorkerSpec

@@ -1,30 +1,138 @@
-"""The real runtime layer: built with pip for Lambda's platform, within the size budget, and — extracted alone,
-with the model layer and the function code, in an isolated python3.X — it runs the digits model and
-powertools' Logger/Metrics, loading every layer module of that cold start from the bytecode the layer ships.
-Builds are cached by recipe hash (tests/conftest.py: layer_cache_dir), so a run builds each layer once; a
-rebuilt layer takes ~10 s plus downloads (the reproducibility test builds two more, uncached)."""
+"""Building the runtime layer: the cache and sizes.json without running pip, then the real layer (slow).
+
+The real layer is built with pip for Lambda's platform, within the size budget, and — extracted alone, with
+the model layer and the function code, in an isolated python3.X — it runs the digits model and powertools'
+Logger/Metrics, loading every layer module of that cold start from the bytecode the layer ships. Builds are
+cached by recipe hash (tests/conftest.py: layer_cache_dir), so a run builds each layer once; a rebuilt layer
+takes ~10 s plus downloads (the reproducibility test builds two more, uncached)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from sls_deploy.core.errors import PackagingError
 from sls_deploy.core.interpreters import find_interpreter
 from sls_deploy.core.zips import extract_zip
 from sls_deploy.model import inspect_model
 from sls_deploy.model.folder import build_model_layer
 from sls_deploy.package.function_code import build_function_code
-from sls_deploy.package.runtime_layer import build_runtime_layer, elf_info, runtime_layer_sizes
+from sls_deploy.package.runtime.build import (
+    LAYER_ZIP_NAME,
+    SIZES_NAME,
+    RuntimeLayerSizes,
+    build_runtime_layer,
+    runtime_layer_sizes,
+)
+from sls_deploy.package.runtime.bytecode import BytecodeReport
+from sls_deploy.package.runtime.elf import elf_info
+from sls_deploy.package.runtime.recipe import runtime_layer_dir
+from tests.support.runtime_layer_support import HOST_PYTHON, copy_recipe
 
-pytestmark = pytest.mark.slow
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+def _seed_cache(cache: Path, recipe: Path, python_version: str = "3.12", bytecode_status: str = "") -> Path:
+    layer_dir = runtime_layer_dir(cache, "x86_64", python_version, recipe)
+    layer_dir.mkdir(parents=True)
+    zip_path = layer_dir / LAYER_ZIP_NAME
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("python/x.py", "x = 1\n")
+    sizes = {"sha256": "c" * 64, "zipped_bytes": zip_path.stat().st_size, "unzipped_bytes": 6}
+    if bytecode_status:
+        sizes["bytecode"] = BytecodeReport(status=bytecode_status, reason="seeded").to_json()
+    (layer_dir / SIZES_NAME).write_text(json.dumps(sizes))
+    return zip_path
+
+
+def test_a_built_layer_is_taken_from_the_cache_without_running_pip(tmp_path):
+    recipe = copy_recipe(tmp_path)
+    zip_path = _seed_cache(tmp_path / "cache", recipe)
+    messages: list[str] = []
+    artifact = build_runtime_layer(
+        "x86_64", "3.12", tmp_path / "cache", progress=messages.append, recipe_dir=recipe
+    )
+    assert artifact.zip_path == zip_path and artifact.sha256 == "c" * 64 and artifact.unzipped_bytes == 6
+    assert artifact.kind == "runtime-layer" and artifact.name == "runtime-x86_64-py312"
+    assert len(messages) == 1 and "cached" in messages[0]
+
+
+def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path):
+    recipe = copy_recipe(tmp_path)
+    # The rebuild runs pip on a requirement that fails at once, offline: proof the cache was not used.
+    (recipe / "requirements.txt").write_text(f"{tmp_path / 'missing-1.0-py3-none-any.whl'}\n")
+    zip_path = _seed_cache(tmp_path / "cache", recipe)
+    zip_path.write_bytes(b"truncated")
+    with pytest.raises(PackagingError, match="pip failed"):
+        build_runtime_layer("x86_64", "3.12", tmp_path / "cache", recipe_dir=recipe)
+    assert not list((tmp_path / "cache" / "layers").glob(".build-*"))  # no leftovers
+
+
+def test_sizes_round_trip_the_bytecode_report_and_older_records_read_without_one():
+    report = BytecodeReport(
+        status="compiled",
+        reason="",
+        interpreter="3.12.1",
+        cache_tag="cpython-312",
+        files=3,
+        unzipped_bytes=300,
+        zipped_bytes=120,
+    )
+    sizes = RuntimeLayerSizes(
+        arch="x86_64",
+        python_version="3.12",
+        recipe_hash="h",
+        sha256="s",
+        naive_unzipped_bytes=10,
+        naive_zipped_bytes=5,
+        unzipped_bytes=8,
+        zipped_bytes=4,
+        rules=(),
+        packages={},
+        build_seconds={},
+        bytecode=report,
+    )
+    assert RuntimeLayerSizes.from_json(json.loads(json.dumps(sizes.to_json()))) == sizes
+    old = {k: v for k, v in sizes.to_json().items() if k != "bytecode"}
+    assert RuntimeLayerSizes.from_json(old).bytecode is None
+
+
+def test_a_layer_cached_without_bytecode_for_want_of_an_interpreter_is_rebuilt_once_one_exists(tmp_path):
+    recipe = copy_recipe(tmp_path)
+    # The rebuild runs pip on a requirement that fails at once, offline: proof the cache was not used.
+    (recipe / "requirements.txt").write_text(f"{tmp_path / 'missing-1.0-py3-none-any.whl'}\n")
+    _seed_cache(tmp_path / "cache", recipe, HOST_PYTHON, bytecode_status="no-interpreter")
+    messages: list[str] = []
+    with pytest.raises(PackagingError, match="pip failed"):
+        build_runtime_layer(
+            "x86_64",
+            HOST_PYTHON,
+            tmp_path / "cache",
+            progress=messages.append,
+            recipe_dir=recipe,
+            python=sys.executable,
+        )
+    assert "rebuilding the cached layer with bytecode" in messages[0]
+
+
+@pytest.mark.parametrize("status", ["compiled", "not-importable", "probe-failed"])
+def test_other_cached_layers_are_used_as_they_are(tmp_path, status):
+    recipe = copy_recipe(tmp_path)
+    zip_path = _seed_cache(tmp_path / "cache", recipe, HOST_PYTHON, bytecode_status=status)
+    artifact = build_runtime_layer(
+        "x86_64", HOST_PYTHON, tmp_path / "cache", recipe_dir=recipe, python=sys.executable
+    )
+    assert artifact.zip_path == zip_path
+
+
+# --- The real build -------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 # "≤ 90 MB unzipped" read strictly: 90,000,000 bytes (90 MiB would allow 94.4 MB).
 RUNTIME_LAYER_BUDGET_BYTES = 90_000_000
 ELF_AARCH64 = 183
@@ -128,6 +236,7 @@ def _run_layers(interpreter: Path, runtime_zip: Path, model_zip: Path, code_zip:
     return result, lines, opt, task
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("python_version", ["3.12", "3.13"])
 def test_the_x86_64_layer_fits_the_budget_and_runs_the_model_alone(
     python_version, layer_cache_dir, digits_layer, function_code, tmp_path
@@ -170,6 +279,7 @@ def _pyc_name(source: str, cache_tag: str) -> str:
     return f"{folder}/__pycache__/{file[: -len('.py')]}.{cache_tag}.pyc"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("python_version", ["3.12", "3.13"])
 def test_the_layer_ships_unchecked_hash_bytecode_for_its_version_which_the_interpreter_uses(
     python_version, layer_cache_dir, tmp_path
@@ -205,6 +315,7 @@ def test_the_layer_ships_unchecked_hash_bytecode_for_its_version_which_the_inter
     assert proc.returncode == 0 and proc.stdout.strip() == "2.4.6", proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_building_the_layer_again_from_scratch_gives_the_same_bytes(tmp_path):
     _interpreter("3.12")  # without it there is no bytecode, whose reproducibility this test is about
     first = build_runtime_layer("x86_64", "3.12", tmp_path / "one")
@@ -214,6 +325,7 @@ def test_building_the_layer_again_from_scratch_gives_the_same_bytes(tmp_path):
     assert (first.sha256, first.zipped_bytes) == (second.sha256, second.zipped_bytes)
 
 
+@pytest.mark.slow
 def test_the_second_build_comes_from_the_cache_with_the_same_hash(layer_cache_dir):
     first = build_runtime_layer("x86_64", "3.12", layer_cache_dir)
     started = time.perf_counter()
@@ -224,6 +336,7 @@ def test_the_second_build_comes_from_the_cache_with_the_same_hash(layer_cache_di
     assert any("cached" in message for message in messages)
 
 
+@pytest.mark.slow
 def test_the_sizes_record_shows_what_slimming_saved(layer_cache_dir):
     sizes = runtime_layer_sizes(build_runtime_layer("x86_64", "3.12", layer_cache_dir))
     assert sizes.packages["onnxruntime"] == "1.32.0" and sizes.packages["aws_lambda_powertools"] == "3.37.0"
@@ -238,6 +351,7 @@ def test_the_sizes_record_shows_what_slimming_saved(layer_cache_dir):
     assert sizes.naive_unzipped_bytes > 1.4 * sizes.unzipped_bytes
 
 
+@pytest.mark.slow
 def test_the_arm64_layer_holds_aarch64_binaries_and_fits_the_budget(layer_cache_dir, tmp_path):
     runtime = build_runtime_layer("arm64", "3.12", layer_cache_dir)
     assert runtime.unzipped_bytes <= RUNTIME_LAYER_BUDGET_BYTES
