@@ -62,6 +62,14 @@ def test_a_built_layer_is_taken_from_the_cache_without_running_pip(tmp_path):
     assert len(messages) == 1 and "cached" in messages[0]
 
 
+def test_a_relative_cache_folder_is_taken_from_the_current_folder_as_an_absolute_path(tmp_path, monkeypatch):
+    recipe = copy_recipe(tmp_path)
+    zip_path = _seed_cache(tmp_path / "cache", recipe)
+    monkeypatch.chdir(tmp_path)
+    artifact = build_runtime_layer("x86_64", "3.12", Path("cache"), recipe_dir=recipe)
+    assert artifact.zip_path.is_absolute() and artifact.zip_path.samefile(zip_path)
+
+
 def test_a_damaged_cache_entry_is_rebuilt_not_trusted(tmp_path):
     recipe = copy_recipe(tmp_path)
     # The rebuild runs pip on a requirement that fails at once, offline: proof the cache was not used.

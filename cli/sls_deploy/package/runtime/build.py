@@ -166,7 +166,8 @@ def build_runtime_layer(
     check_target(arch, python_version)
     recipe = recipe_dir or runtime_recipe_dir()
     digest = recipe_hash(arch, python_version, recipe)
-    layer_dir = runtime_layer_dir(cache_dir, arch, python_version, recipe)
+    # Absolute: pip and the cold-start probe run in scratch folders, where a relative path names nothing.
+    layer_dir = runtime_layer_dir(Path(cache_dir).absolute(), arch, python_version, recipe)
     cached = _cached(layer_dir, arch, python_version)
     if cached is not None and _missed_interpreter(layer_dir, python_version, python):
         say(
