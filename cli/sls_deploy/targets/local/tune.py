@@ -61,11 +61,11 @@ class LocalTuneRunner:
 
     def __init__(self, target: LocalTarget, name: str, cgroup_root: Path = CGROUP_ROOT) -> None:
         self._target = target
-        route = target.state.alias_routes(name).get(ALIAS) if name in target.state.function_names() else None
-        if route is None:
-            target.resolve(name, ALIAS)  # raises NotDeployedError naming what is deployed
+        # versions() raises NotDeployedError naming what is deployed
+        live = next((a for a in target.versions(name).aliases if a.alias == ALIAS), None)
+        if live is None:
             raise NotDeployedError(f"{name} has no alias {ALIAS}", "push the model again")
-        self._resolved = target.resolve(name, str(route.version))
+        self._resolved = target.resolve(name, live.version)
         self._cpu: CpuEnforcement = detect_cpu_enforcement(cgroup_root)
         self.cpu_scaled = self._cpu.enforced
         self.cpu = self._cpu.describe()
