@@ -91,8 +91,9 @@ def version_model_sha256(description: str) -> str:
     return match.group(1) if match else ""
 
 
-def log_group_name(project: str, name: str) -> str:
-    return f"/aws/lambda/{function_name(project, name)}"
+def log_group_name(function: str) -> str:
+    """The log group Lambda writes function `function`'s logs to (and the template creates)."""
+    return f"/aws/lambda/{function}"
 
 
 def check_name(name: str) -> None:

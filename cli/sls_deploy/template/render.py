@@ -33,6 +33,7 @@ from ..core.names import (
     bounded_name,
     function_environment,
     function_name,
+    log_group_name,
     logical_ids,
     version_description,
 )
@@ -155,7 +156,7 @@ def _function_resources(
         ids["log_group"]: {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {
-                "LogGroupName": f"/aws/lambda/{fn_name}",
+                "LogGroupName": log_group_name(fn_name),
                 "RetentionInDays": spec.log_retention_days,
             },
         },
