@@ -10,7 +10,7 @@ from pathlib import Path
 from sls_deploy.core.prices import US_EAST_1
 from sls_deploy.monitor.chart import render_png, write_tune_files
 from sls_deploy.monitor.cost import cost_per_million
-from sls_deploy.monitor.tune import TuneResult, TuneRow
+from sls_deploy.monitor.tune_result import TuneResult, TuneRow
 
 
 def row(memory: int, arch: str, source: str, ms: float, verdicts: tuple[str, ...] = ()) -> TuneRow:

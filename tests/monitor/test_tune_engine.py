@@ -13,7 +13,8 @@ from sls_deploy.core.errors import ConfigError, InvocationError
 from sls_deploy.core.prices import US_EAST_1
 from sls_deploy.core.records import InvokeResult, Report
 from sls_deploy.monitor.cost import cost_per_million
-from sls_deploy.monitor.tune import ARCH_DURATION_FACTOR, TuneRow, _priced, choose, tune
+from sls_deploy.monitor.tune import ARCH_DURATION_FACTOR, _priced, choose, tune
+from sls_deploy.monitor.tune_result import TuneRow
 
 Durations = Callable[[int, int], float]  # (memory, invocation index in the setting) → ms
 

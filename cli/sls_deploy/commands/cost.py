@@ -31,7 +31,7 @@ from .root import main
 
 if TYPE_CHECKING:
     from ..monitor.estimate import CostReport
-    from ..monitor.tune import TuneResult
+    from ..monitor.tune_result import TuneResult
 
 
 def print_cost(report: CostReport) -> None:

@@ -160,6 +160,177 @@ def _refusal(measured: Sequence[CandidateReport]) -> str:
     return "; ".join(f"{c.method}: {c.reason}" for c in measured)
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """The original model loaded and run on the samples: what every candidate is measured against."""
+
+    loaded: LoadedModel
+    outputs: list[Any]  # the original's outputs on the samples
+    metric: str
+    threshold: float
+    rows: int
+    one: gate.Feeds
+    many: gate.Feeds | None
+    batch_rows: int | None
+
+
+@dataclass(frozen=True)
+class _Bench:
+    """What every candidate is built, loaded and measured with."""
+
+    name: str
+    inputs: Sequence[TensorSpec]
+    outputs: Sequence[TensorSpec]
+    samples: Samples
+    arch: str
+    memory_mb: int
+    max_slowdown: float
+    flow: Sequence[str]  # the original's control-flow ops
+    reference: _Reference
+    progress: Progress
+
+
+def _measure_original(
+    model_path: Path,
+    name: str,
+    folder: Path,
+    *,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    opset: Mapping[str, int],
+    sha256: str | None,
+    samples: Samples,
+    policy: CompressionPolicy,
+    memory_mb: int,
+) -> tuple[_Reference, CandidateReport]:
+    """The original laid out in `folder`, loaded and run on the samples; and its baseline report."""
+    layer = build_model_layer(
+        model_path, name, folder, inputs=inputs, outputs=outputs, opset=opset, sha256=sha256
+    )
+    try:
+        base = _load(folder, memory_mb)
+        reference = base.session.run(None, dict(samples.arrays))
+    except Exception as exc:  # the loader's ModelLoadError or onnxruntime's own errors
+        raise ModelError(
+            f"the original model does not run on the sample inputs ({samples.source}): {_first_line(exc)}",
+            "check that the samples have the shapes and dtypes the model was exported with",
+        ) from exc
+    metric = gate.choose_metric(base.outputs, reference) if policy.metric == "auto" else policy.metric
+    rows = gate.sample_rows(samples)
+    one, many, batch_rows = gate.latency_feeds(samples, base.inputs)
+    measured = _Reference(base, reference, metric, policy.threshold(metric), rows, one, many, batch_rows)
+    baseline = CandidateReport(
+        method="none",
+        verdict="baseline",
+        reason="the original model",
+        size_bytes=model_path.stat().st_size,
+        zipped_bytes=layer.zipped_bytes,
+        agreement=gate.measure_agreement(metric, base.outputs, reference, reference, rows),
+        load_ms=base.load_ms,
+    )
+    return measured, baseline
+
+
+def _timed(
+    bench: _Bench, loaded: LoadedModel, agreement: gate.Agreement, label: str, counter: str
+) -> tuple[gate.Latency, bool, str]:
+    """The candidate's latency against the original's, and the gate's verdict on both measurements."""
+    ref = bench.reference
+    bench.progress(f"compression: timing {label} against the original {counter}")
+    latency = gate.measure_latency(ref.loaded.session, loaded.session, ref.one, ref.many, ref.batch_rows)
+    passed, reason = gate.judge(agreement, latency, ref.threshold, bench.max_slowdown)
+    if not passed and agreement.value is not None and agreement.value >= ref.threshold:
+        # A slowdown is measured twice before it refuses a candidate: shared machines are noisy.
+        bench.progress(f"compression: timing {label} again {counter}")
+        again = gate.measure_latency(ref.loaded.session, loaded.session, ref.one, ref.many, ref.batch_rows)
+        latency = gate.faster_of(latency, again)
+        passed, reason = gate.judge(agreement, latency, ref.threshold, bench.max_slowdown)
+    return latency, passed, reason
+
+
+def _built_and_measured(
+    bench: _Bench,
+    original: onnx.ModelProto,
+    plan: plans.Plan,
+    folder: Path,
+    ctx: MethodContext,
+    counter: str,
+    started: float,
+) -> tuple[CandidateReport, _Built]:
+    """Build `plan`'s candidate in `folder`, load it as the handler would and measure it."""
+    label, ref = plan.label, bench.reference
+    model, config, notes = _build_candidate(original, plan, ctx)
+    if bench.flow:
+        notes.append(_subgraph_note(model, bench.flow))
+    path = folder / "model.onnx"
+    onnx.save_model(model, str(path))
+    layer = build_model_layer(
+        path,
+        bench.name,
+        folder,
+        inputs=bench.inputs,
+        outputs=bench.outputs,
+        opset=graphs.opsets(model),
+        extra={"compression": {"method": label}, "session_config": config},
+    )
+    loaded = _load(folder, bench.memory_mb)
+    if not _same_signature(loaded.inputs, ref.loaded.inputs) or not _same_signature(
+        loaded.outputs, ref.loaded.outputs
+    ):
+        raise MethodError("the compressed model's inputs or outputs differ from the original's")
+    result = loaded.session.run(None, dict(bench.samples.arrays))
+    agreement = gate.measure_agreement(ref.metric, ref.loaded.outputs, ref.outputs, result, ref.rows)
+    latency, passed, reason = _timed(bench, loaded, agreement, label, counter)
+    report = CandidateReport(
+        method=label,
+        verdict="passed" if passed else "refused",
+        reason=reason,
+        size_bytes=path.stat().st_size,
+        zipped_bytes=layer.zipped_bytes,
+        agreement=agreement,
+        latency=latency,
+        load_ms=loaded.load_ms,
+        session_config=config,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - started,
+    )
+    return report, _Built(path, graphs.opsets(model), config)
+
+
+def _failed(label: str, exc: Exception, flow: Sequence[str], started: float) -> CandidateReport:
+    prefix = "" if isinstance(exc, MethodError | ModelLoadError) else f"{type(exc).__name__}: "
+    reason = prefix + _first_line(exc)
+    if flow and not isinstance(exc, MethodError):
+        reason += f" (the model uses {', '.join(flow)})"
+    return CandidateReport(
+        method=label, verdict="failed", reason=reason, seconds=time.perf_counter() - started
+    )
+
+
+def _candidate(
+    bench: _Bench, original: onnx.ModelProto, plan: plans.Plan, folder: Path, counter: str
+) -> tuple[CandidateReport, _Built | None]:
+    """`plan`'s candidate measured, or failed with the reason: a method that cannot handle this model fails
+    its candidate, not the push."""
+    started = time.perf_counter()
+    bench.progress(f"compression: {plan.label} {counter}")
+    ctx = MethodContext(samples=bench.samples, arch=bench.arch, work_dir=folder / "work")
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _built_and_measured(bench, original, plan, folder, ctx, counter, started)
+    except Exception as exc:
+        return _failed(plan.label, exc, bench.flow, started), None
+    finally:
+        shutil.rmtree(ctx.work_dir, ignore_errors=True)  # the methods' scratch copies
+
+
+def _keep_only(work_dir: Path, kept: Path) -> None:
+    """Remove the candidates not chosen (up to several copies of the model): every folder but `kept`'s."""
+    for folder in work_dir.iterdir():
+        if folder.is_dir() and not kept.is_relative_to(folder):
+            shutil.rmtree(folder)
+
+
 def compress_model(
     model_path: Path,
     name: str,
@@ -188,29 +359,17 @@ def compress_model(
         )
 
     progress("compression: loading the original model")
-    base_layer = build_model_layer(
-        model_path, name, work_dir / "none", inputs=inputs, outputs=outputs, opset=opset, sha256=sha256
-    )
-    try:
-        base = _load(work_dir / "none", memory_mb)
-        reference = base.session.run(None, dict(samples.arrays))
-    except Exception as exc:  # the loader's ModelLoadError or onnxruntime's own errors
-        raise ModelError(
-            f"the original model does not run on the sample inputs ({samples.source}): {_first_line(exc)}",
-            "check that the samples have the shapes and dtypes the model was exported with",
-        ) from exc
-    metric = gate.choose_metric(base.outputs, reference) if policy.metric == "auto" else policy.metric
-    threshold = policy.threshold(metric)
-    rows = gate.sample_rows(samples)
-    one, many, batch_rows = gate.latency_feeds(samples, base.inputs)
-    baseline = CandidateReport(
-        method="none",
-        verdict="baseline",
-        reason="the original model",
-        size_bytes=model_path.stat().st_size,
-        zipped_bytes=base_layer.zipped_bytes,
-        agreement=gate.measure_agreement(metric, base.outputs, reference, reference, rows),
-        load_ms=base.load_ms,
+    reference, baseline = _measure_original(
+        model_path,
+        name,
+        work_dir / "none",
+        inputs=inputs,
+        outputs=outputs,
+        opset=opset,
+        sha256=sha256,
+        samples=samples,
+        policy=policy,
+        memory_mb=memory_mb,
     )
     original = onnx.load(str(model_path))
     fixed = graphs.dedupe_opsets(original)
@@ -219,75 +378,18 @@ def compress_model(
             f"the model imports opset domain(s) {', '.join(fixed)} twice: kept the highest version"
         )
     flow = graphs.control_flow_ops(original)
+    bench = _Bench(
+        name, inputs, outputs, samples, arch, memory_mb, policy.max_slowdown, flow, reference, progress
+    )
 
     built: dict[str, _Built] = {"none": _Built(model_path, dict(opset))}
     reports: list[CandidateReport] = [baseline]
     for index, plan in enumerate(candidate_plans, start=1):
-        label, started = plan.label, time.perf_counter()
-        progress(f"compression: {label} ({index}/{len(candidate_plans)})")
-        folder = work_dir / plan.slug
-        ctx = MethodContext(samples=samples, arch=arch, work_dir=folder / "work")
-        ctx.work_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            model, config, notes = _build_candidate(original, plan, ctx)
-            if flow:
-                notes.append(_subgraph_note(model, flow))
-            path = folder / "model.onnx"
-            onnx.save_model(model, str(path))
-            layer = build_model_layer(
-                path,
-                name,
-                folder,
-                inputs=inputs,
-                outputs=outputs,
-                opset=graphs.opsets(model),
-                extra={"compression": {"method": label}, "session_config": config},
-            )
-            loaded = _load(folder, memory_mb)
-            if not _same_signature(loaded.inputs, base.inputs) or not _same_signature(
-                loaded.outputs, base.outputs
-            ):
-                raise MethodError("the compressed model's inputs or outputs differ from the original's")
-            result = loaded.session.run(None, dict(samples.arrays))
-            agreement = gate.measure_agreement(metric, base.outputs, reference, result, rows)
-            progress(f"compression: timing {label} against the original ({index}/{len(candidate_plans)})")
-            latency = gate.measure_latency(base.session, loaded.session, one, many, batch_rows)
-            passed, reason = gate.judge(agreement, latency, threshold, policy.max_slowdown)
-            if not passed and agreement.value is not None and agreement.value >= threshold:
-                # A slowdown is measured twice before it refuses a candidate: shared machines are noisy.
-                progress(f"compression: timing {label} again ({index}/{len(candidate_plans)})")
-                again = gate.measure_latency(base.session, loaded.session, one, many, batch_rows)
-                latency = gate.faster_of(latency, again)
-                passed, reason = gate.judge(agreement, latency, threshold, policy.max_slowdown)
-            reports.append(
-                CandidateReport(
-                    method=label,
-                    verdict="passed" if passed else "refused",
-                    reason=reason,
-                    size_bytes=path.stat().st_size,
-                    zipped_bytes=layer.zipped_bytes,
-                    agreement=agreement,
-                    latency=latency,
-                    load_ms=loaded.load_ms,
-                    session_config=config,
-                    notes=tuple(notes),
-                    seconds=time.perf_counter() - started,
-                )
-            )
-            built[label] = _Built(path, graphs.opsets(model), config)
-            del loaded
-        except Exception as exc:  # a method that cannot handle this model fails its candidate, not the push
-            prefix = "" if isinstance(exc, MethodError | ModelLoadError) else f"{type(exc).__name__}: "
-            reason = prefix + _first_line(exc)
-            if flow and not isinstance(exc, MethodError):
-                reason += f" (the model uses {', '.join(flow)})"
-            reports.append(
-                CandidateReport(
-                    method=label, verdict="failed", reason=reason, seconds=time.perf_counter() - started
-                )
-            )
-        finally:
-            shutil.rmtree(ctx.work_dir, ignore_errors=True)  # the methods' scratch copies
+        counter = f"({index}/{len(candidate_plans)})"
+        candidate, made = _candidate(bench, original, plan, work_dir / plan.slug, counter)
+        reports.append(candidate)
+        if made is not None:
+            built[plan.label] = made
 
     chosen, reason = _choose(reports, baseline, policy)
     final = tuple(
@@ -297,19 +399,17 @@ def compress_model(
         method=chosen.method,
         requested=policy.spec,
         reason=reason,
-        metric=metric,
-        min_agreement=threshold,
+        metric=reference.metric,
+        min_agreement=reference.threshold,
         max_slowdown=policy.max_slowdown,
         samples=samples.source,
-        rows=rows,
+        rows=reference.rows,
         forced=policy.force and not chosen.passed,
         candidates=final,
         warnings=tuple(warnings),
     )
     pick = built[chosen.method]
-    for folder in work_dir.iterdir():  # the candidates not chosen: up to several copies of the model
-        if folder.is_dir() and not pick.path.is_relative_to(folder):
-            shutil.rmtree(folder)
+    _keep_only(work_dir, pick.path)
     return CompressedModel(
         path=pick.path,
         opset=pick.opset,

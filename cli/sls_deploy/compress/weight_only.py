@@ -19,6 +19,8 @@ subgraph), non-float and tiny initializers (left as they are). Changes the model
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ml_dtypes
 import numpy as np
 import onnx
@@ -78,8 +80,11 @@ def _to_opset_21(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     return converted, [f"converted from opset {current} to {OPSET_UINT4} for uint4 DequantizeLinear"]
 
 
-def quantize_weights(model: onnx.ModelProto, bits: int, per_channel: bool) -> MethodResult:
-    """Rewrite every weight of `model` (and its subgraphs) as codes + scale + zero point → DequantizeLinear."""
+def _prepared(
+    model: onnx.ModelProto, bits: int, per_channel: bool
+) -> tuple[onnx.ModelProto, bool, list[str]]:
+    """`model` ready for DequantizeLinear (Constant nodes as initializers, opset 21 for 4 bits), whether its
+    scales can be per channel, and notes on what had to change."""
     notes: list[str] = []
     graphs.constants_to_initializers(model.graph)
     if bits == 4:
@@ -93,46 +98,65 @@ def quantize_weights(model: onnx.ModelProto, bits: int, per_channel: bool) -> Me
         notes.append(
             f"per-tensor scales: per-channel DequantizeLinear needs opset {OPSET_PER_CHANNEL}, model has {opset}"
         )
-    fresh = graphs.namer(model)
-    counts = {4: 0, 8: 0}
-    # Innermost graphs first: rewriting a graph's node list copies its nodes, subgraphs included.
-    for graph in reversed(list(graphs.iter_graphs(model.graph))):
-        reads = graphs.uses(graph)
-        new_nodes = []
-        for weight in graphs.weight_initializers(graph):
-            tensor_reads = reads.get(weight.name, [])
-            if not tensor_reads and weight.name not in {o.name for o in graph.output}:
-                continue  # unused: onnxruntime drops it anyway
-            n_bits = 4 if bits == 4 and _is_linear_weight(tensor_reads) else 8
-            axis = _channel_axis(weight, tensor_reads) if per_channel else None
-            q = linear_quantize(graphs.to_array(weight), n_bits, axis)
-            code_type = ml_dtypes.uint4 if n_bits == 4 else np.uint8
-            names = [
-                fresh(f"{weight.name}_quantized"),
-                fresh(f"{weight.name}_scale"),
-                fresh(f"{weight.name}_zero_point"),
-            ]
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(q.codes.astype(code_type), names[0]),
-                    numpy_helper.from_array(q.scale, names[1]),
-                    numpy_helper.from_array(q.zero_point.astype(code_type), names[2]),
-                ]
-            )
-            # The dequantized tensor keeps the weight's name, so every reader (subgraphs included) is unchanged.
-            node = helper.make_node(
-                "DequantizeLinear", names, [weight.name], name=fresh(f"{weight.name}_dequantize")
-            )
-            if axis is not None:
-                node.attribute.append(helper.make_attribute("axis", axis))
-            new_nodes.append(node)
-            graph.initializer.remove(weight)
-            graphs.drop_initializer_input(graph, weight.name)
-            counts[n_bits] += 1
-        if new_nodes:
-            rest = list(graph.node)
-            del graph.node[:]
-            graph.node.extend(new_nodes + rest)
+    return model, per_channel, notes
+
+
+def _dequantized(
+    graph: onnx.GraphProto,
+    weight: onnx.TensorProto,
+    n_bits: int,
+    axis: int | None,
+    fresh: Callable[[str], str],
+) -> onnx.NodeProto:
+    """Replace the initializer `weight` of `graph` by its codes, scale and zero point; return the
+    DequantizeLinear node that computes it from them."""
+    q = linear_quantize(graphs.to_array(weight), n_bits, axis)
+    code_type = ml_dtypes.uint4 if n_bits == 4 else np.uint8
+    names = [
+        fresh(f"{weight.name}_quantized"),
+        fresh(f"{weight.name}_scale"),
+        fresh(f"{weight.name}_zero_point"),
+    ]
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(q.codes.astype(code_type), names[0]),
+            numpy_helper.from_array(q.scale, names[1]),
+            numpy_helper.from_array(q.zero_point.astype(code_type), names[2]),
+        ]
+    )
+    # The dequantized tensor keeps the weight's name, so every reader (subgraphs included) is unchanged.
+    node = helper.make_node("DequantizeLinear", names, [weight.name], name=fresh(f"{weight.name}_dequantize"))
+    if axis is not None:
+        node.attribute.append(helper.make_attribute("axis", axis))
+    graph.initializer.remove(weight)
+    graphs.drop_initializer_input(graph, weight.name)
+    return node
+
+
+def _quantize_graph(
+    graph: onnx.GraphProto, bits: int, per_channel: bool, fresh: Callable[[str], str]
+) -> list[int]:
+    """Quantize the weights of `graph` itself (not its subgraphs); the bits of each tensor quantized."""
+    reads = graphs.uses(graph)
+    new_nodes = []
+    done = []
+    for weight in graphs.weight_initializers(graph):
+        tensor_reads = reads.get(weight.name, [])
+        if not tensor_reads and weight.name not in {o.name for o in graph.output}:
+            continue  # unused: onnxruntime drops it anyway
+        n_bits = 4 if bits == 4 and _is_linear_weight(tensor_reads) else 8
+        axis = _channel_axis(weight, tensor_reads) if per_channel else None
+        new_nodes.append(_dequantized(graph, weight, n_bits, axis, fresh))
+        done.append(n_bits)
+    if new_nodes:
+        rest = list(graph.node)
+        del graph.node[:]
+        graph.node.extend(new_nodes + rest)
+    return done
+
+
+def _summary(counts: dict[int, int], bits: int, per_channel: bool) -> str:
+    """What was quantized how; MethodError when nothing (or, for 4 bits, no MatMul/Gemm weight) was."""
     if not counts[4] and not counts[8]:
         raise MethodError(
             f"no float weight has {graphs.MIN_WEIGHT_ELEMENTS} or more values: nothing worth quantizing"
@@ -140,7 +164,19 @@ def quantize_weights(model: onnx.ModelProto, bits: int, per_channel: bool) -> Me
     if bits == 4 and not counts[4]:
         raise MethodError("no MatMul/Gemm weight to store in 4 bits (8-bit weights only: use int8-weight)")
     done = ", ".join(f"{n} tensors in {b} bits" for b, n in sorted(counts.items(), reverse=True) if n)
-    notes.insert(0, f"{done}, {'per channel' if per_channel else 'per tensor'}")
+    return f"{done}, {'per channel' if per_channel else 'per tensor'}"
+
+
+def quantize_weights(model: onnx.ModelProto, bits: int, per_channel: bool) -> MethodResult:
+    """Rewrite every weight of `model` (and its subgraphs) as codes + scale + zero point → DequantizeLinear."""
+    model, per_channel, notes = _prepared(model, bits, per_channel)
+    fresh = graphs.namer(model)
+    counts = {4: 0, 8: 0}
+    # Innermost graphs first: rewriting a graph's node list copies its nodes, subgraphs included.
+    for graph in reversed(list(graphs.iter_graphs(model.graph))):
+        for n_bits in _quantize_graph(graph, bits, per_channel, fresh):
+            counts[n_bits] += 1
+    notes.insert(0, _summary(counts, bits, per_channel))
     return MethodResult(model=model, session_config=dict(SESSION_CONFIG), notes=tuple(notes))
 
 

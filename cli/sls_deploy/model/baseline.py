@@ -160,6 +160,44 @@ def _probability_rows(values: np.ndarray) -> bool:
     return bool(np.all(np.abs(values.sum(axis=1) - 1.0) <= _SUM_TOLERANCE * values.shape[1]))
 
 
+_Ran = Sequence[tuple[TensorSpec, np.ndarray]]  # the numeric outputs with their values on the samples
+_Choice = tuple[PredictionValues, str]  # the output to watch and how, with the reason
+
+
+def _probabilities(ran: _Ran) -> _Choice | None:
+    for spec, values in ran:
+        if _probability_rows(values):
+            return PredictionValues(spec.name, "classes"), "probabilities: argmax class"
+    return None
+
+
+def _class_scores(ran: _Ran) -> _Choice | None:
+    for spec, values in ran:
+        if values.ndim == 2 and values.shape[1] >= 2 and _SCORE_NAME.search(spec.name):
+            return PredictionValues(spec.name, "classes"), "class scores: argmax class"
+    return None
+
+
+def _integer_labels(ran: _Ran) -> _Choice | None:
+    for spec, values in ran:
+        one_per_row = values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)
+        if values.dtype.kind in "iu" and one_per_row:
+            labels = np.unique(values)
+            if labels.size <= MAX_LABELS:
+                found = tuple(int(v) for v in labels)
+                return PredictionValues(spec.name, "labels", found), "integer labels"
+    return None
+
+
+def _row_means(ran: _Ran) -> _Choice | None:
+    """The first float output, else the first integer one."""
+    for kind in ("f", "iu"):
+        for spec, values in ran:
+            if values.dtype.kind in kind:
+                return PredictionValues(spec.name, "mean"), "mean of each output row"
+    return None
+
+
 def choose_prediction(
     outputs: Sequence[TensorSpec], predictions: Mapping[str, np.ndarray]
 ) -> tuple[PredictionValues, str] | None:
@@ -170,23 +208,10 @@ def choose_prediction(
         if spec.name in predictions and spec.dtype not in ("string", "bool")
     ]
     ran = [(spec, values) for spec, values in ran if values.dtype.kind in "fiu" and values.ndim >= 1]
-    for spec, values in ran:
-        if _probability_rows(values):
-            return PredictionValues(spec.name, "classes"), "probabilities: argmax class"
-    for spec, values in ran:
-        if values.ndim == 2 and values.shape[1] >= 2 and _SCORE_NAME.search(spec.name):
-            return PredictionValues(spec.name, "classes"), "class scores: argmax class"
-    for spec, values in ran:
-        one_per_row = values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)
-        if values.dtype.kind in "iu" and one_per_row:
-            labels = np.unique(values)
-            if labels.size <= MAX_LABELS:
-                found = tuple(int(v) for v in labels)
-                return PredictionValues(spec.name, "labels", found), "integer labels"
-    for kind in ("f", "iu"):
-        for spec, values in ran:
-            if values.dtype.kind in kind:
-                return PredictionValues(spec.name, "mean"), "mean of each output row"
+    for rule in (_probabilities, _class_scores, _integer_labels, _row_means):  # in order of preference
+        chosen = rule(ran)
+        if chosen is not None:
+            return chosen
     return None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import SlsDeployError
-from .tune import TuneResult, TuneRow
+from .tune_result import TuneResult, TuneRow
 
 ARCH_COLORS = {"x86_64": "#1f77b4", "arm64": "#ff7f0e"}
 _FIGURE_INCHES = (15.0, 4.6)

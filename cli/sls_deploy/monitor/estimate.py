@@ -110,7 +110,20 @@ def scaled_ms(ms: float, from_mb: float, to_mb: float) -> float:
     return ms * speed(from_mb) / speed(to_mb)
 
 
-def _from_metrics(metrics: MetricsResult) -> tuple[float, float, float, str, list[str]]:
+@dataclass(frozen=True)
+class _Observed:
+    """The function's durations at its deployed setting, where they came from, and notes on them."""
+
+    source: str  # "metrics" or "measured"
+    basis: str
+    billed_ms: float  # per invocation
+    init_ms: float
+    cold_start_rate: float | None  # the metrics' (a burst of invocations says nothing about it)
+    notes: tuple[str, ...]
+    measurement: Measurement | None = None
+
+
+def _from_metrics(metrics: MetricsResult) -> _Observed:
     average = metrics.duration_ms.average or 0.0
     rate = metrics.cold_starts / metrics.invocations
     init = metrics.init_duration_ms.average or 0.0
@@ -122,10 +135,10 @@ def _from_metrics(metrics: MetricsResult) -> tuple[float, float, float, str, lis
     notes = ["billed duration: the average duration + 0.5 ms (each invocation is rounded up to the next ms)"]
     if rate > 0 and init == 0.0:
         notes.append("no INIT durations were recorded: the INIT phase is not included")
-    return average + 0.5, rate, init, basis, notes
+    return _Observed("metrics", basis, average + 0.5, init, rate, tuple(notes))
 
 
-def _from_measurement(measurement: Measurement) -> tuple[float, float, str, list[str]]:
+def _from_measurement(measurement: Measurement) -> _Observed:
     trimmed = measurement.trimmed()
     basis = (
         f"measured now: {measurement.count} invocations of {measurement.name}:{measurement.qualifier}, "
@@ -140,7 +153,107 @@ def _from_measurement(measurement: Measurement) -> tuple[float, float, str, list
         notes.append(
             "no cold start was measured (warm environments were ready): the INIT phase is not included"
         )
-    return trimmed.mean_billed_ms, init, basis, notes
+    return _Observed("measured", basis, trimmed.mean_billed_ms, init, None, tuple(notes), measurement)
+
+
+def _observe(
+    target: Target,
+    name: str,
+    since: float,
+    payload: Callable[[], bytes],
+    count: int,
+    progress: Progress | None,
+) -> _Observed:
+    """The metrics since `since` when they hold invocations with durations, else `count` invocations now."""
+    if progress is not None:
+        progress(f"reading {name}'s metrics")
+    metrics = target.metrics(name, since)
+    if metrics.invocations and metrics.duration_ms.count:
+        return _from_metrics(metrics)
+    return _from_measurement(measure_invocations(target, name, payload(), count, progress=progress))
+
+
+def _cold_start_rate(given: float | None, observed: _Observed, target: str) -> tuple[float, list[str]]:
+    """The given rate, else the metrics', else ASSUMED_COLD_START_RATE; with the note saying which."""
+    if given is not None:
+        return given, [f"cold-start rate: {given:.2%} as given"]
+    if observed.cold_start_rate is not None:
+        if target != "local":
+            return observed.cold_start_rate, []
+        return observed.cold_start_rate, [
+            "local target: every new process (each `sls-deploy invoke`) starts its own workers, so cold "
+            "starts are more frequent than behind `sls-deploy serve` or on Lambda; --cold-start-rate sets it"
+        ]
+    rate = ASSUMED_COLD_START_RATE
+    return rate, [
+        f"cold-start rate: {rate:.0%} assumed (a burst of invocations is not a traffic pattern; AWS "
+        "reports under 1 % in production); --cold-start-rate sets it"
+    ]
+
+
+def _at_setting(
+    observed: _Observed, deployed: VersionInfo, memory: int, arch: str, target: str, name: str
+) -> tuple[float, float, list[str]]:
+    """Billed and INIT durations at `memory` MB on `arch` from the deployed setting's, with how they were
+    obtained: scaled to another memory, assumed equal on another architecture."""
+    billed, init = observed.billed_ms, observed.init_ms
+    notes = []
+    if memory != deployed.memory:
+        billed = scaled_ms(billed, deployed.memory, memory)
+        init = scaled_ms(init, deployed.memory, memory)
+        notes.append(
+            f"{memory} MB: durations scaled from the deployed {deployed.memory} MB (CPU ∝ memory up to "
+            f"{limits.MEMORY_MB_PER_VCPU:,} MB, single-threaded) — not measured; `sls-deploy tune {name}` "
+            "measures each memory size"
+        )
+    if arch != deployed.arch:
+        notes.append(
+            f"{arch}: durations assumed equal to {deployed.arch}'s — not measured; "
+            f"`sls-deploy tune {name}` measures them"
+        )
+    if target == "local":
+        notes.append("local target: durations come from this machine's CPU, not Lambda's")
+    return billed, init, notes
+
+
+def _costs(
+    config: ProjectConfig,
+    prices: PriceTable,
+    deployed: VersionInfo,
+    routed_versions: int,
+    *,
+    arch: str,
+    memory_mb: int,
+    billed_ms: float,
+    requests: float,
+    cold_start_rate: float,
+    init_ms: float,
+) -> tuple[CostBreakdown, CostEstimate]:
+    """The cost per million invocations and the month's cost at these figures."""
+    # With SnapStart a cold start is a restore (in the month's SnapStart line), not a billed INIT phase.
+    per_million = cost_per_million(
+        prices,
+        arch=arch,
+        memory_mb=memory_mb,
+        billed_ms=billed_ms,
+        cold_start_rate=0.0 if config.snapstart else cold_start_rate,
+        init_ms=init_ms,
+    )
+    month = monthly_cost(
+        prices,
+        arch=arch,
+        memory_mb=memory_mb,
+        billed_ms=billed_ms,
+        requests_per_month=requests,
+        cold_start_rate=cold_start_rate,
+        init_ms=init_ms,
+        alarms=sum(rule.billed_metrics for rule in alarm_rules(config, deployed.timeout)),
+        dashboards=1,  # the project's dashboard (free while the account has at most prices.free_dashboards)
+        provisioned=config.provisioned,
+        snapstart=config.snapstart,
+        snapstart_versions=routed_versions,
+    )
+    return per_million, month
 
 
 def estimate_cost(
@@ -170,75 +283,23 @@ def estimate_cost(
     if problem is not None:
         raise ConfigError(*problem)
 
-    if progress is not None:
-        progress(f"reading {name}'s metrics")
-    metrics = target.metrics(name, since)
-    measurement = None
-    observed: float | None = None
-    if metrics.invocations and metrics.duration_ms.count:
-        source = "metrics"
-        billed, observed, init, basis, notes = _from_metrics(metrics)
-    else:
-        source = "measured"
-        measurement = measure_invocations(target, name, payload(), count, progress=progress)
-        billed, init, basis, notes = _from_measurement(measurement)
-    if cold_start_rate is not None:
-        rate = cold_start_rate
-        notes.append(f"cold-start rate: {rate:.2%} as given")
-    elif observed is not None:
-        rate = observed
-        if target.name == "local":
-            notes.append(
-                "local target: every new process (each `sls-deploy invoke`) starts its own workers, so cold "
-                "starts are more frequent than behind `sls-deploy serve` or on Lambda; --cold-start-rate sets it"
-            )
-    else:
-        rate = ASSUMED_COLD_START_RATE
-        notes.append(
-            f"cold-start rate: {rate:.0%} assumed (a burst of invocations is not a traffic pattern; AWS "
-            "reports under 1 % in production); --cold-start-rate sets it"
-        )
-
-    if memory != deployed.memory:
-        billed = scaled_ms(billed, deployed.memory, memory)
-        init = scaled_ms(init, deployed.memory, memory)
-        notes.append(
-            f"{memory} MB: durations scaled from the deployed {deployed.memory} MB (CPU ∝ memory up to "
-            f"{limits.MEMORY_MB_PER_VCPU:,} MB, single-threaded) — not measured; `sls-deploy tune {name}` "
-            "measures each memory size"
-        )
-    if chosen_arch != deployed.arch:
-        notes.append(
-            f"{chosen_arch}: durations assumed equal to {deployed.arch}'s — not measured; "
-            f"`sls-deploy tune {name}` measures them"
-        )
-    if target.name == "local":
-        notes.append("local target: durations come from this machine's CPU, not Lambda's")
+    observed = _observe(target, name, since, payload, count, progress)
+    rate, rate_notes = _cold_start_rate(cold_start_rate, observed, target.name)
+    billed, init, setting_notes = _at_setting(observed, deployed, memory, chosen_arch, target.name, name)
+    notes = [*observed.notes, *rate_notes, *setting_notes]
     if prices.init_billed and init:
         notes.append(INIT_BILLING)
-
-    # With SnapStart a cold start is a restore (in the month's SnapStart line), not a billed INIT phase.
-    per_million = cost_per_million(
+    per_million, month = _costs(
+        config,
         prices,
+        deployed,
+        routed_versions,
         arch=chosen_arch,
         memory_mb=memory,
         billed_ms=billed,
-        cold_start_rate=0.0 if config.snapstart else rate,
-        init_ms=init,
-    )
-    month = monthly_cost(
-        prices,
-        arch=chosen_arch,
-        memory_mb=memory,
-        billed_ms=billed,
-        requests_per_month=requests,
+        requests=requests,
         cold_start_rate=rate,
         init_ms=init,
-        alarms=sum(rule.billed_metrics for rule in alarm_rules(config, deployed.timeout)),
-        dashboards=1,  # the project's dashboard (free while the account has at most prices.free_dashboards)
-        provisioned=config.provisioned,
-        snapstart=config.snapstart,
-        snapstart_versions=routed_versions,
     )
     point = None
     if vs_hourly is not None:
@@ -251,8 +312,8 @@ def estimate_cost(
         memory_mb=memory,
         deployed_arch=deployed.arch,
         deployed_memory_mb=deployed.memory,
-        source=source,
-        basis=basis,
+        source=observed.source,
+        basis=observed.basis,
         billed_ms=billed,
         cold_start_rate=rate,
         init_ms=init,
@@ -261,5 +322,5 @@ def estimate_cost(
         month=month,
         break_even=point,
         notes=(*notes, *month.notes) + ((prices.note,) if prices.note else ()),
-        measurement=measurement,
+        measurement=observed.measurement,
     )
