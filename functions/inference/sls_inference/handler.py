@@ -13,7 +13,7 @@ Answers:
   why). Internal failures raise, so Lambda reports a function error and counts it.
 - HTTP: ``{"statusCode", "headers": {"content-type": "application/json"}, "body"}``; a request in
   KServe/Triton's binary tensor extension (``Inference-Header-Content-Length``) is read by
-  ``binary_tensors`` and answered in JSON; errors carry the same
+  ``codec.binary_tensors`` and answered in JSON; errors carry the same
   error body with 400/404/405/413, internal failures a 500 with a generic message (traceback in the log).
 - SQS: all records run as one batched ``session.run`` where the model's shapes allow (first dim symbolic on
   every input, equal trailing dims), per record otherwise. Bad records are returned in ``batchItemFailures``
@@ -53,8 +53,8 @@ from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from . import binary_tensors, codec, events
-from .codec import InferenceRequest, RequestError
+from . import batching, codec, events
+from .codec import INTERNAL_ERROR_MESSAGE, InferenceRequest, RequestError, binary_tensors
 from .drift import DriftMonitor
 from .loader import LoadedModel, load_model
 from .signature import TensorSpec
@@ -65,7 +65,6 @@ DEFAULT_METRICS_NAMESPACE = "SlsDeploy"
 LOG_PREDICTION_MAX_CHARS = (
     32 * 1024
 )  # CloudWatch Logs caps an event at 256 KB; keep SQS prediction logs small
-INTERNAL_ERROR_MESSAGE = "internal error while serving the request; the function's log has the details"
 
 # onnxruntime reports kernel failures caused by the input (an index out of range, shapes that do not broadcast)
 # as "Non-zero status code returned while running <Op> node"; those are the client's, allocation failures not.
@@ -118,7 +117,7 @@ class InferenceApp:
         self.allow_nan = bool(model.manifest.get("allow_nan", False))
         self._output_names = [spec.name for spec in model.outputs]
         self._outputs_by_name = {spec.name: spec for spec in model.outputs}
-        self._batchable = codec.batchable(model.inputs)
+        self._batchable = batching.batchable(model.inputs)
         # OIP's /versions/{v}: the model's own version (its sha256 prefix), or the published function version
         # that serves it (a gateway routes /v2/models/{name}/versions/{n}/... to function version n).
         function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")
@@ -340,7 +339,7 @@ class InferenceApp:
             except RequestError as err:
                 results[index] = err
                 continue
-            key = codec.batch_key(request) if self._batchable else None
+            key = batching.batch_key(request) if self._batchable else None
             groups.setdefault(key if key is not None else ("single", index), []).append((index, request))
         for group in groups.values():
             answered = self._run_batched(group, tally) if len(group) > 1 else None
@@ -351,7 +350,7 @@ class InferenceApp:
     def _run_batched(self, group: Sequence[tuple[int, InferenceRequest]], tally: _Tally) -> list[Any] | None:
         """Answers for ``group`` from one concatenated run; None to fall back to one run per request."""
         requests = [request for _, request in group]
-        feeds = codec.concat_feeds(requests)
+        feeds = batching.concat_feeds(requests)
         try:
             specs, values = self._run(feeds, requests[0].output_names, tally, observe=False)
         except RequestError as err:
@@ -362,7 +361,7 @@ class InferenceApp:
         except Exception:
             self.logger.exception("batched run failed; running records one by one")
             return None
-        parts = codec.split_rows(values, [request.rows for request in requests])
+        parts = batching.split_rows(values, [request.rows for request in requests])
         if parts is None:
             self.logger.info("outputs do not follow the batch dim; running records one by one")
             return None
