@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from aws_lambda_powertools.logging import Logger  # noqa: E402
 
 from sls_inference import codec  # noqa: E402
+from sls_inference.app import InferenceApp  # noqa: E402
 from sls_inference.drift import DriftMonitor  # noqa: E402
-from sls_inference.handler import InferenceApp  # noqa: E402
 from sls_inference.loader import load_model  # noqa: E402
 from tests.support.drift_support import (  # noqa: E402
     DIGITS,

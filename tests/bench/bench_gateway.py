@@ -159,7 +159,7 @@ def main() -> None:
     bare = median_us(timed(lambda: loaded.session.run(None, feeds), 3000))
     print(f"  bare session.run in-process                 {bare:8.1f} us")
     try:
-        from sls_inference.handler import InferenceApp
+        from sls_inference.app import InferenceApp
 
         event = json.loads(request)
         with contextlib.redirect_stdout(io.StringIO()):

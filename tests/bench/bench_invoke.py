@@ -84,7 +84,7 @@ def main() -> None:
 
     handler_us = None
     try:
-        from sls_inference.handler import InferenceApp
+        from sls_inference.app import InferenceApp
 
         event = json.loads(request)
         with contextlib.redirect_stdout(io.StringIO()):  # EMF and log lines go to stdout, as on Lambda

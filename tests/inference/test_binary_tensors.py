@@ -9,8 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from sls_inference import binary_tensors
-from sls_inference.codec import RequestError
+from sls_inference.codec import RequestError, binary_tensors
 from tests.support.inference_support import DIGITS_ROWS, FakeContext, digits_dir, make_app
 
 

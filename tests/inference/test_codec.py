@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sls_inference import codec
+from sls_inference import batching, codec
 from sls_inference.codec import InferenceRequest, RequestError
 from sls_inference.signature import TensorSpec
 
@@ -343,17 +343,17 @@ def test_model_metadata_reports_dynamic_dims_as_minus_one():
 
 
 def test_requests_concatenate_only_when_every_input_has_a_symbolic_first_dim():
-    assert codec.batchable(DIGITS_IN) and codec.batchable(MULTI_IN)
-    assert not codec.batchable((TensorSpec("grid", "float32", (3, 4)),))
+    assert batching.batchable(DIGITS_IN) and batching.batchable(MULTI_IN)
+    assert not batching.batchable((TensorSpec("grid", "float32", (3, 4)),))
 
 
 def test_batch_keys_match_for_requests_with_equal_trailing_dims_and_differ_otherwise():
     one, three = decode({"instances": [ROW]}), decode({"instances": [ROW] * 3})
     other = decode({"instances": [[1.0, 2.0]]}, inputs=(TensorSpec("input", "float32", (None, 2)),))
-    assert codec.batch_key(one) == codec.batch_key(three) != codec.batch_key(other)
+    assert batching.batch_key(one) == batching.batch_key(three) != batching.batch_key(other)
 
 
 def test_batched_outputs_split_back_per_request_or_refuse_when_rows_do_not_add_up():
-    parts = codec.split_rows([np.arange(3), [{"a": 1}, {"a": 2}, {"a": 3}]], [1, 2])
+    parts = batching.split_rows([np.arange(3), [{"a": 1}, {"a": 2}, {"a": 3}]], [1, 2])
     assert parts is not None and parts[1][0].tolist() == [1, 2] and parts[1][1] == [{"a": 2}, {"a": 3}]
-    assert codec.split_rows([np.arange(4)], [1, 2]) is None
+    assert batching.split_rows([np.arange(4)], [1, 2]) is None

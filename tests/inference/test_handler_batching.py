@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sls_inference.events import s3_output_key
+from sls_inference.sources.s3 import s3_output_key
 from tests.support.inference_support import (
     DIGITS_REQUEST,
     DIGITS_ROWS,

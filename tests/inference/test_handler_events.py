@@ -10,7 +10,7 @@ import pytest
 
 from sls_inference import handler as handler_module
 from sls_inference.codec import MAX_BODY_BYTES
-from sls_inference.events import EventKind, detect
+from sls_inference.sources import EventKind, detect
 from tests.support.inference_support import (
     DIGITS_REQUEST,
     DIGITS_ROWS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import PurePosixPath
 
 import pytest
 
@@ -39,8 +40,9 @@ def test_with_the_runtimes_python_the_zip_also_holds_reproducible_bytecode_of_ev
     with zipfile.ZipFile(first.zip_path) as zf:
         names = set(zf.namelist())
     sources = {name for name in names if name.endswith(".py")}
+    # Each module's bytecode sits in the __pycache__ of its own folder (subpackages too).
     assert sources and all(
-        name.replace("sls_inference/", "sls_inference/__pycache__/").replace(".py", ".cpython-312.pyc")
+        str(PurePosixPath(name).parent / "__pycache__" / f"{PurePosixPath(name).stem}.cpython-312.pyc")
         in names
         for name in sources
     )

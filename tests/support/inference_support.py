@@ -20,7 +20,7 @@ from aws_lambda_powertools.logging import Logger
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
-from sls_inference.handler import InferenceApp
+from sls_inference.app import InferenceApp
 from sls_inference.loader import load_model, sha256_file
 from sls_inference.signature import specs_from_ort
 

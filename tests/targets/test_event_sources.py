@@ -15,15 +15,17 @@ from botocore.exceptions import ClientError
 from sls_deploy.core.errors import SlsDeployError
 from sls_deploy.targets import events
 from sls_deploy.targets.local.s3 import LocalObjectStore, LocalS3Server, stored_object
-from sls_inference import events as handler_events
+from sls_inference import sources as handler_sources
+from sls_inference.sources.http import http_request
+from sls_inference.sources.s3 import s3_objects
 from tests.support.inference_support import DIGITS_REQUEST, FakeContext, digits_dir, make_app
 
 
 def test_a_function_url_event_is_a_payload_v2_post_to_root_carrying_the_request() -> None:
     body = json.dumps(DIGITS_REQUEST).encode()
     event = events.function_url_event(body, function_name="digits", region="eu-west-1")
-    assert handler_events.detect(event) is handler_events.EventKind.HTTP_V2
-    request = handler_events.http_request(event, handler_events.EventKind.HTTP_V2)
+    assert handler_sources.detect(event) is handler_sources.EventKind.HTTP_V2
+    request = http_request(event, handler_sources.EventKind.HTTP_V2)
     assert (request.method, request.path, json.loads(request.body)) == ("POST", "/", DIGITS_REQUEST)
     context = event["requestContext"]
     assert context["domainName"] == f"{context['domainPrefix']}.lambda-url.eu-west-1.on.aws"
@@ -45,7 +47,7 @@ def test_an_sqs_batch_repeats_the_request_with_realistic_attributes() -> None:
     event = events.sqs_event(
         bodies, queue_name="digits-requests", region="us-east-1", account_id="123456789012"
     )
-    assert handler_events.detect(event) is handler_events.EventKind.SQS
+    assert handler_sources.detect(event) is handler_sources.EventKind.SQS
     records = event["Records"]
     assert len(records) == 3 and len({r["messageId"] for r in records}) == 3
     first = records[0]
@@ -70,9 +72,9 @@ def test_batch_and_split_belong_to_sqs_events_only() -> None:
 def test_an_s3_event_names_the_stored_object_with_its_key_url_encoded() -> None:
     stored = events.StoredObject("bucket", "in/my request.json", 12, "abc", "/tmp/x")
     event = events.s3_event(stored, region="us-east-1")
-    assert handler_events.detect(event) is handler_events.EventKind.S3
+    assert handler_sources.detect(event) is handler_sources.EventKind.S3
     assert event["Records"][0]["s3"]["object"]["key"] == "in/my+request.json"
-    (found,) = handler_events.s3_objects(event)
+    (found,) = s3_objects(event)
     assert (found.bucket, found.key) == ("bucket", "in/my request.json")
 
 

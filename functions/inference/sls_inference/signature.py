@@ -9,23 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# ONNX TensorProto element type → numpy dtype name. "string" is kept as numpy object arrays of str.
-ONNX_ELEM_TO_DTYPE: Mapping[int, str] = {
-    1: "float32",
-    2: "uint8",
-    3: "int8",
-    4: "uint16",
-    5: "int16",
-    6: "int32",
-    7: "int64",
-    8: "string",
-    9: "bool",
-    10: "float16",
-    11: "float64",
-    12: "uint32",
-    13: "uint64",
-}
-
 # onnxruntime's type strings ("tensor(float)") → numpy dtype name.
 ORT_TYPE_TO_DTYPE: Mapping[str, str] = {
     "tensor(float)": "float32",

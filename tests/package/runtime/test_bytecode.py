@@ -40,7 +40,7 @@ def _module_imports(path: Path) -> set[str]:
 
 def test_the_cold_start_probe_imports_every_layer_module_the_function_imports():
     probe = _module_imports(runtime_recipe_dir() / COLDSTART_PROBE_NAME)
-    function = set().union(*(_module_imports(f) for f in function_package_dir().glob("*.py")))
+    function = set().union(*(_module_imports(f) for f in function_package_dir().rglob("*.py")))
     from_layer = {
         name
         for name in function

@@ -1,14 +1,6 @@
-"""Lambda event shapes the inference function accepts, detected automatically, and adapters to/from them.
+"""HTTP events: Function URL / API Gateway HTTP API (payload 2.0) and REST API (payload 1.0, ALB alike).
 
-Pure functions, no I/O. Shapes:
-
-- ``DIRECT``: a plain invoke whose event IS the request object (OIP or TF-Serving JSON).
-- ``HTTP_V2``: Function URL / API Gateway HTTP API payload 2.0 (``version == "2.0"`` and ``requestContext.http``).
-- ``HTTP_V1``: API Gateway REST API (payload 1.0; ALB events have the same shape): ``httpMethod`` + ``requestContext``.
-- ``SQS``: ``Records`` from ``aws:sqs``; each message body is one request.
-- ``S3``: ``Records`` from ``aws:s3`` (object created); each object holds one JSON request.
-
-HTTP routes (Open Inference Protocol v2 plus two shortcuts); a stage prefix before ``/v2/`` is ignored:
+Routes (Open Inference Protocol v2 plus two shortcuts); a stage prefix before ``/v2/`` is ignored:
 
 ==========================================================  ======  =====================================
 path                                                        method  action
@@ -22,54 +14,80 @@ path                                                        method  action
 any other path                                              POST    inference
 ==========================================================  ======  =====================================
 
-A method a route does not serve is a 405 (with an ``allow`` header).
+A method a route does not serve is a 405 (with an ``allow`` header). Answers are
+``{"statusCode", "headers": {"content-type": "application/json"}, "body"}``; a request in KServe/Triton's
+binary tensor extension (``Inference-Header-Content-Length``) is read by ``codec.binary_tensors`` and
+answered in JSON; errors carry the error body with 400/404/405/413, internal failures a 500 with a generic
+message (traceback in the log).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
-from urllib.parse import unquote_plus
 
-from .codec import MAX_BODY_BYTES, RequestError, body_size, dumps
+from aws_lambda_powertools.logging import Logger
+
+from ..codec import (
+    INTERNAL_ERROR_MESSAGE,
+    MAX_BODY_BYTES,
+    RequestError,
+    binary_tensors,
+    body_size,
+    dumps,
+    error_body,
+    parse_json,
+)
+from ..dataplane import DataPlane, Tally
+from . import EventKind, log_rejection
 
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json"}
 
 
-class EventKind(StrEnum):
-    DIRECT = "direct"
-    HTTP_V2 = "http_v2"
-    HTTP_V1 = "http_v1"
-    SQS = "sqs"
-    S3 = "s3"
+class HttpSource:
+    """HTTP events of payload version ``kind`` (HTTP_V2 or HTTP_V1) over ``plane``."""
+
+    def __init__(self, plane: DataPlane, logger: Logger, kind: EventKind) -> None:
+        self.plane = plane
+        self.logger = logger
+        self.kind = kind
+
+    def handle(self, event: Mapping[str, Any], tally: Tally) -> dict[str, Any]:
+        try:
+            request = http_request(event, self.kind)
+            found = route(request.method, request.path)
+            self.plane.check_model(found.model, found.version)
+            body = self._infer(request, tally) if found.action == "infer" else self.plane.get(found.action)
+            response = http_response(200, body)
+        except RequestError as err:
+            log_rejection(self.logger, err)
+            response = http_response(err.status, err.to_body(), err.headers)
+        except Exception:
+            self.logger.exception("internal error")
+            response = http_response(500, error_body(500, INTERNAL_ERROR_MESSAGE))
+        tally.status = response["statusCode"]
+        return response
+
+    def _infer(self, request: HttpRequest, tally: Tally) -> Any:
+        if not request.body:
+            raise RequestError(
+                "request body is empty; POST a JSON inference request",
+                field="body",
+                expected='{"inputs": ...} or {"instances": [...]}',
+            )
+        binary = request.headers.get(binary_tensors.HEADER)
+        payload = (
+            parse_json(request.body)
+            if binary is None
+            else binary_tensors.decode_request(request.body, binary)
+        )
+        return self.plane.predict(payload, tally)
 
 
-def detect(event: Any) -> EventKind:
-    """Which shape ``event`` has; anything unrecognised is a direct invocation (the event is the request)."""
-    if not isinstance(event, dict):
-        return EventKind.DIRECT
-    context = event.get("requestContext")
-    if isinstance(context, dict):
-        if event.get("version") == "2.0" and isinstance(context.get("http"), dict):
-            return EventKind.HTTP_V2
-        if "httpMethod" in event:
-            return EventKind.HTTP_V1
-    records = event.get("Records")
-    if isinstance(records, list) and records and isinstance(records[0], dict):
-        source = records[0].get("eventSource")
-        if source == "aws:sqs":
-            return EventKind.SQS
-        if source == "aws:s3":
-            return EventKind.S3
-    return EventKind.DIRECT
-
-
-# ---------------------------------------------------------------------------------------------- HTTP
+# ---------------------------------------------------------------------------------------------- requests
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,9 @@ def http_response(status: int, payload: Any, headers: Mapping[str, str] | None =
         "body": dumps(payload),
         "isBase64Encoded": False,
     }
+
+
+# ---------------------------------------------------------------------------------------------- routes
 
 
 @dataclass(frozen=True)
@@ -192,44 +213,3 @@ def _match(path: str) -> Route:
     if rest == ["ready"]:
         return Route("model_ready", model, version)
     return Route("infer", model, version)
-
-
-# ---------------------------------------------------------------------------------------------- SQS and S3
-
-
-@dataclass(frozen=True)
-class SqsMessage:
-    message_id: str
-    body: str
-
-
-def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage]:
-    return [
-        SqsMessage(message_id=str(record.get("messageId", "")), body=record.get("body") or "")
-        for record in event["Records"]
-    ]
-
-
-@dataclass(frozen=True)
-class S3Object:
-    bucket: str
-    key: str  # URL-decoded (S3 event keys arrive URL-encoded, spaces as '+')
-
-
-def s3_objects(event: Mapping[str, Any]) -> list[S3Object]:
-    objects = []
-    for record in event["Records"]:
-        s3 = record.get("s3") or {}
-        objects.append(
-            S3Object(
-                bucket=str((s3.get("bucket") or {}).get("name", "")),
-                key=unquote_plus(str((s3.get("object") or {}).get("key", ""))),
-            )
-        )
-    return objects
-
-
-def s3_output_key(key: str, prefix: str, error: bool = False) -> str:
-    """``<prefix><key without extension>.json`` (``.error.json`` for a request that failed)."""
-    stem, _ = posixpath.splitext(key)
-    return f"{prefix}{stem}{'.error' if error else ''}.json"

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .codec import RequestError, parse_json
-from .signature import OIP_TO_DTYPE
+from ..signature import OIP_TO_DTYPE
+from .body import parse_json
+from .errors import RequestError
 
 HEADER = "inference-header-content-length"  # HTTP header names arrive lowercased
 
