@@ -27,8 +27,9 @@ from typing import Any
 
 from ...core.records import AlarmState, LogEvent, MetricsResult, Report, Stats
 from ...core.stats import summarize
+from .client import CloudWatchApi, LogsApi, NotFound
 from .functions import FunctionRef
-from .session import AwsContext, calling, error_code
+from .session import AwsContext
 
 _REQUEST_ID_RE = re.compile(r"RequestId: ([0-9A-Za-z-]+)")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -98,40 +99,17 @@ class Telemetry:
         self.aws = aws
         self._poll = poll_seconds
         self._sleep = sleep
-
-    @property
-    def _logs(self) -> Any:
-        return self.aws.client("logs")
-
-    @property
-    def _cloudwatch(self) -> Any:
-        return self.aws.client("cloudwatch")
+        self._logs = LogsApi(aws)
+        self._cloudwatch = CloudWatchApi(aws)
 
     # -- logs -----------------------------------------------------------------------------------------------
     def _filter(
         self, group: str, start_ms: int, end_ms: int | None, pattern: str | None, max_pages: int | None = None
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
-        if end_ms is not None:
-            params["endTime"] = end_ms
-        if pattern:
-            params["filterPattern"] = pattern
-        events: list[dict[str, Any]] = []
-        pages = 0
         try:
-            while True:
-                page = self._logs.filter_log_events(**params)
-                events.extend(page.get("events", []))
-                pages += 1
-                token = page.get("nextToken")
-                if not token or (max_pages is not None and pages >= max_pages):
-                    break
-                params["nextToken"] = token
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":  # nothing logged yet
-                return []
-            with calling(f"reading log group {group}"):
-                raise
+            events = self._logs.filter_log_events(group, start_ms, end_ms, pattern, max_pages)
+        except NotFound:  # nothing logged yet
+            return []
         return sorted(events, key=lambda e: (e["timestamp"], e.get("eventId", "")))
 
     def logs(
@@ -244,14 +222,7 @@ class Telemetry:
     def alarms(self, ref: FunctionRef, names: dict[str, str]) -> list[AlarmState]:
         """The states of the alarms `names` (alarm name → rule key) of `ref`; an alarm the stack does not hold
         (deployed before alarms existed) is reported as INSUFFICIENT_DATA with a hint."""
-        found: dict[str, dict[str, Any]] = {}
-        with calling("reading the alarms (cloudwatch:DescribeAlarms)"):
-            pages = self._cloudwatch.get_paginator("describe_alarms").paginate(
-                AlarmNames=list(names), AlarmTypes=["MetricAlarm"]
-            )
-            for page in pages:
-                for alarm in page.get("MetricAlarms", []):
-                    found[alarm["AlarmName"]] = alarm
+        found = {alarm["AlarmName"]: alarm for alarm in self._cloudwatch.metric_alarms(names)}
         states = []
         for alarm_name, rule in names.items():
             alarm = found.get(alarm_name)
@@ -285,38 +256,25 @@ class Telemetry:
     def _metric_data(
         self, queries: list[_Query], start: float, end: float, period: int
     ) -> dict[str, list[float]]:
-        params: dict[str, Any] = {
-            "MetricDataQueries": [
-                {
-                    "Id": q.id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": q.namespace,
-                            "MetricName": q.metric,
-                            "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
-                        },
-                        "Period": period,
-                        "Stat": q.stat,
+        data_queries = [
+            {
+                "Id": q.id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": q.namespace,
+                        "MetricName": q.metric,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
                     },
-                    "ReturnData": True,
-                }
-                for q in queries
-            ],
-            "StartTime": datetime.fromtimestamp(start, UTC),
-            "EndTime": datetime.fromtimestamp(end, UTC),
-            "ScanBy": "TimestampAscending",
-        }
-        values: dict[str, list[float]] = {}
-        with calling("reading the function's metrics (cloudwatch:GetMetricData)"):
-            while True:
-                page = self._cloudwatch.get_metric_data(**params)
-                for result in page.get("MetricDataResults", []):
-                    values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
-                token = page.get("NextToken")
-                if not token:
-                    break
-                params["NextToken"] = token
-        return values
+                    "Period": period,
+                    "Stat": q.stat,
+                },
+                "ReturnData": True,
+            }
+            for q in queries
+        ]
+        return self._cloudwatch.metric_data(
+            data_queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        )
 
     def _init_durations(self, ref: FunctionRef, since: float, end: float) -> Stats:
         events = self._filter(
