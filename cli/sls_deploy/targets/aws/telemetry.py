@@ -92,6 +92,82 @@ class _Query:
     dimensions: tuple[tuple[str, str], ...]
 
 
+def metric_queries(ref: FunctionRef) -> list[_Query]:
+    """The GetMetricData queries of `metrics`: Lambda's own metrics and the handler's EMF ones, with the
+    percentiles of Duration and InferenceLatency."""
+    lambda_dims = (("FunctionName", ref.function_name),)
+    emf_dims = (("function_name", ref.function_name), ("service", ref.service))
+    queries = [
+        _Query("invocations", "AWS/Lambda", "Invocations", "Sum", lambda_dims),
+        _Query("errors", "AWS/Lambda", "Errors", "Sum", lambda_dims),
+        _Query("throttles", "AWS/Lambda", "Throttles", "Sum", lambda_dims),
+        _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum", lambda_dims),
+        _Query("cold_starts", ref.namespace, "ColdStart", "Sum", emf_dims),
+        _Query("input_drift_n", ref.namespace, "InputDriftPSI", "SampleCount", emf_dims),
+        _Query("input_drift", ref.namespace, "InputDriftPSI", "Average", emf_dims),
+        _Query("input_drift_max", ref.namespace, "InputDriftPSI", "Maximum", emf_dims),
+        _Query("prediction_drift_n", ref.namespace, "PredictionDriftPSI", "SampleCount", emf_dims),
+        _Query("prediction_drift", ref.namespace, "PredictionDriftPSI", "Average", emf_dims),
+    ]
+    for prefix, namespace, metric, dims in (
+        ("duration", "AWS/Lambda", "Duration", lambda_dims),
+        ("latency", ref.namespace, "InferenceLatency", emf_dims),
+    ):
+        for stat in ("SampleCount", "p50", "p90", "p99", "Average", "Maximum"):
+            queries.append(_Query(f"{prefix}_{stat.lower()}", namespace, metric, stat, dims))
+    return queries
+
+
+class _Series:
+    """GetMetricData's values by query id (one per period), combined into what MetricsResult reports."""
+
+    def __init__(self, values: dict[str, list[float]]) -> None:
+        self._values = values
+
+    def _points(self, key: str) -> list[float]:
+        return self._values.get(key, [])
+
+    def total(self, key: str) -> int:
+        return int(sum(self._points(key)))
+
+    def maximum(self, key: str) -> float | None:
+        points = self._points(key)
+        return max(points) if points else None
+
+    def stats(self, prefix: str) -> Stats:
+        """The statistics of the queries `<prefix>_samplecount`, `_p50`, `_p90`, `_p99`, `_average`,
+        `_maximum`."""
+        counts = self._points(f"{prefix}_samplecount")
+        if not counts or sum(counts) == 0:
+            return Stats()
+        return Stats(
+            count=int(sum(counts)),
+            p50=self._weighted(f"{prefix}_p50", counts),
+            p90=self._weighted(f"{prefix}_p90", counts),
+            p99=self._weighted(f"{prefix}_p99", counts),
+            average=self._weighted(f"{prefix}_average", counts),
+            maximum=self.maximum(f"{prefix}_maximum"),
+        )
+
+    def _weighted(self, key: str, counts: list[float]) -> float | None:
+        """One period normally; over more, the periods weighed by their samples."""
+        points = self._points(key)
+        if not points:
+            return None
+        if len(points) != len(counts):
+            return points[0]
+        return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
+
+    def average(self, key: str) -> float | None:
+        """The per-period averages of `key`, weighted by their sample counts (`<key>_n`)."""
+        points, counts = self._points(key), self._points(f"{key}_n")
+        if not points:
+            return None
+        if len(points) != len(counts) or not sum(counts):
+            return sum(points) / len(points)
+        return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
+
+
 class Telemetry:
     def __init__(
         self, aws: AwsContext, poll_seconds: float = 2.0, sleep: Callable[[float], None] = time.sleep
@@ -141,81 +217,24 @@ class Telemetry:
         end = until if until is not None else time.time()
         start = math.floor(since / 60) * 60
         period = max(60, math.ceil((end - start) / 60) * 60)
-        lambda_dims = (("FunctionName", ref.function_name),)
-        emf_dims = (("function_name", ref.function_name), ("service", ref.service))
-        queries = [
-            _Query("invocations", "AWS/Lambda", "Invocations", "Sum", lambda_dims),
-            _Query("errors", "AWS/Lambda", "Errors", "Sum", lambda_dims),
-            _Query("throttles", "AWS/Lambda", "Throttles", "Sum", lambda_dims),
-            _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum", lambda_dims),
-            _Query("cold_starts", ref.namespace, "ColdStart", "Sum", emf_dims),
-            _Query("input_drift_n", ref.namespace, "InputDriftPSI", "SampleCount", emf_dims),
-            _Query("input_drift", ref.namespace, "InputDriftPSI", "Average", emf_dims),
-            _Query("input_drift_max", ref.namespace, "InputDriftPSI", "Maximum", emf_dims),
-            _Query("prediction_drift_n", ref.namespace, "PredictionDriftPSI", "SampleCount", emf_dims),
-            _Query("prediction_drift", ref.namespace, "PredictionDriftPSI", "Average", emf_dims),
-        ]
-        for prefix, namespace, metric, dims in (
-            ("duration", "AWS/Lambda", "Duration", lambda_dims),
-            ("latency", ref.namespace, "InferenceLatency", emf_dims),
-        ):
-            for stat in ("SampleCount", "p50", "p90", "p99", "Average", "Maximum"):
-                queries.append(_Query(f"{prefix}_{stat.lower()}", namespace, metric, stat, dims))
-        values = self._metric_data(queries, start, end, period)
-
-        def total(key: str) -> float:
-            return sum(values.get(key, []))
-
-        def stats(prefix: str) -> Stats:
-            counts = values.get(f"{prefix}_samplecount", [])
-            if not counts or sum(counts) == 0:
-                return Stats()
-
-            def weighted(stat: str) -> float | None:  # one period normally; weigh by samples if more
-                points = values.get(f"{prefix}_{stat}", [])
-                if not points:
-                    return None
-                if len(points) != len(counts):
-                    return points[0]
-                return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
-
-            maxima = values.get(f"{prefix}_maximum", [])
-            return Stats(
-                count=int(sum(counts)),
-                p50=weighted("p50"),
-                p90=weighted("p90"),
-                p99=weighted("p99"),
-                average=weighted("average"),
-                maximum=max(maxima) if maxima else None,
-            )
-
-        concurrency = values.get("concurrency", [])
-
-        def average(key: str) -> float | None:  # per-period averages, weighted by their sample counts
-            points, counts = values.get(key, []), values.get(f"{key}_n", [])
-            if not points:
-                return None
-            if len(points) != len(counts) or not sum(counts):
-                return sum(points) / len(points)
-            return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
-
-        input_max = values.get("input_drift_max", [])
+        series = _Series(self._metric_data(metric_queries(ref), start, end, period))
+        concurrency = series.maximum("concurrency")
         return MetricsResult(
             target="aws",
             name=ref.name,
             start=float(since),
             end=float(end),
-            invocations=int(total("invocations")),
-            errors=int(total("errors")),
-            throttles=int(total("throttles")),
-            cold_starts=int(total("cold_starts")),
-            max_concurrency=int(max(concurrency)) if concurrency else None,
-            duration_ms=stats("duration"),
+            invocations=series.total("invocations"),
+            errors=series.total("errors"),
+            throttles=series.total("throttles"),
+            cold_starts=series.total("cold_starts"),
+            max_concurrency=int(concurrency) if concurrency is not None else None,
+            duration_ms=series.stats("duration"),
             init_duration_ms=self._init_durations(ref, since, end),
-            inference_latency_ms=stats("latency"),
-            input_drift_psi=average("input_drift"),
-            input_drift_psi_max=max(input_max) if input_max else None,
-            prediction_drift_psi=average("prediction_drift"),
+            inference_latency_ms=series.stats("latency"),
+            input_drift_psi=series.average("input_drift"),
+            input_drift_psi_max=series.maximum("input_drift_max"),
+            prediction_drift_psi=series.average("prediction_drift"),
         )
 
     # -- alarms ---------------------------------------------------------------------------------------------
