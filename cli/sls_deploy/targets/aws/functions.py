@@ -1,4 +1,5 @@
-"""Lambda calls of the aws target: invoke, versions and the `live` alias, pruning old versions and layers.
+"""Lambda calls of the aws target: invoke, versions and the `live` alias, pruning old versions and layers;
+and each model's function (and the layers) as a deployed template names them.
 
 CloudFormation owns the alias (SAM's AutoPublishAlias): `move_alias` changes it behind the stack's back, which
 drift detection reports, and the next deploy that publishes a new version moves it again. Old function
@@ -11,15 +12,16 @@ Side effects: invokes functions, updates aliases, deletes function versions and 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...core import limits
 from ...core.errors import InvocationError, NotDeployedError
-from ...core.names import ALIAS, version_model_sha256
+from ...core.names import ALIAS, METRICS_NAMESPACE, logical_ids, version_model_sha256
 from ...core.records import AliasRouting, FunctionVersions, InvokeResult, Report, VersionInfo
+from ...template.sam import template_functions
 from .client import LambdaApi, NotFound, Throttled
 from .session import AwsContext
 
@@ -37,6 +39,40 @@ class FunctionRef:
     log_group: str
     service: str  # the handler's EMF `service` dimension (POWERTOOLS_SERVICE_NAME)
     namespace: str  # the handler's EMF namespace (POWERTOOLS_METRICS_NAMESPACE)
+
+
+def function_ref(template: Mapping[str, Any], name: str, where: str) -> FunctionRef:
+    """Model `name`'s function as the (deployed) template describes it."""
+    names = template_functions(template)
+    if name not in names:
+        known = ", ".join(names) or "none"
+        raise NotDeployedError(
+            f"no model {name!r} is deployed in {where}; deployed: {known}",
+            "deploy it with `sls-deploy push MODEL --name NAME --target aws`"
+            if not names
+            else f"use one of: {known}",
+        )
+    ids = logical_ids(name)
+    resources = template["Resources"]
+    function = resources[names[name]]["Properties"]
+    variables = function.get("Environment", {}).get("Variables", {})
+    log_group = resources.get(ids["log_group"], {}).get("Properties", {}).get("LogGroupName")
+    return FunctionRef(
+        name=name,
+        function_name=function["FunctionName"],
+        log_group=log_group or f"/aws/lambda/{function['FunctionName']}",
+        service=variables.get("POWERTOOLS_SERVICE_NAME", name),
+        namespace=variables.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
+    )
+
+
+def layer_names(template: Mapping[str, Any], only: str | None = None) -> list[str]:
+    """The LayerName of every layer in the template (or of logical ID `only`)."""
+    return [
+        resource["Properties"]["LayerName"]
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::Serverless::LayerVersion" and only in (None, logical_id)
+    ]
 
 
 def _timestamp(last_modified: str) -> str:
