@@ -34,7 +34,8 @@ from ...core.artifacts import Artifact
 from ...core.errors import TargetError
 from ...core.progress import Progress
 from ...template.rendered import rewrite_artifact_uris
-from .session import AwsContext, calling, error_code
+from .client import S3Api
+from .session import AwsContext
 
 ARTIFACT_PREFIX = "artifacts/"
 TEMPLATE_PREFIX = "templates/"
@@ -146,79 +147,27 @@ class ArtifactBucket:
         self.name = bucket_name(aws.account_id, aws.region)
         self._progress = progress
         self._known = False
-
-    @property
-    def _s3(self) -> Any:
-        return self.aws.client("s3")
+        self._s3 = S3Api(aws)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
 
     def exists(self) -> bool:
-        if self._known:
-            return True
-        try:
-            self._s3.head_bucket(Bucket=self.name, ExpectedBucketOwner=self.aws.account_id)
-        except Exception as exc:
-            code = error_code(exc)
-            if code in ("404", "NoSuchBucket", "NotFound"):
-                return False
-            if code in ("403", "AccessDenied"):
-                raise TargetError(
-                    f"the artifact bucket {self.name} belongs to another account or denies access",
-                    "bucket names are global: delete the other bucket, or grant s3:ListBucket on it",
-                ) from exc
-            with calling(f"checking the artifact bucket {self.name}"):
-                raise
-        self._known = True
-        return True
+        if not self._known:
+            self._known = self._s3.bucket_exists(self.name)
+        return self._known
 
     def ensure(self) -> bool:
         """Create and configure the bucket when it is missing; True when it was created."""
         if self.exists():
             return False
         self._progress(f"creating the artifact bucket {self.name}")
-        with calling(f"creating the artifact bucket {self.name}"):
-            params: dict[str, Any] = {"Bucket": self.name, "ObjectOwnership": "BucketOwnerEnforced"}
-            if self.aws.region != "us-east-1":  # us-east-1 refuses a LocationConstraint naming itself
-                params["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
-            self._s3.create_bucket(**params)
-            self._s3.put_public_access_block(
-                Bucket=self.name,
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
-            )
-            self._s3.put_bucket_encryption(
-                Bucket=self.name,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [
-                        {
-                            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
-                            "BucketKeyEnabled": True,
-                        }
-                    ]
-                },
-            )
-            self._s3.put_bucket_versioning(Bucket=self.name, VersioningConfiguration={"Status": "Enabled"})
-            self._s3.put_bucket_lifecycle_configuration(
-                Bucket=self.name, LifecycleConfiguration={"Rules": lifecycle_rules()}
-            )
+        self._s3.create_bucket(self.name, self.aws.region, lifecycle_rules())
         self._known = True
         return True
 
     def has(self, key: str) -> bool:
-        try:
-            self._s3.head_object(Bucket=self.name, Key=key, ExpectedBucketOwner=self.aws.account_id)
-        except Exception as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            with calling(f"checking s3://{self.name}/{key}"):
-                raise
-        return True
+        return self._s3.object_exists(self.name, key)
 
     def missing(self, zips: Iterable[LocalZip]) -> list[LocalZip]:
         """The zips not uploaded yet (all of them while the bucket does not exist), each once."""
@@ -236,18 +185,7 @@ class ArtifactBucket:
             label = item.path.name
             self._progress(f"uploading {label} ({size / 1e6:.1f} MB)")
             callback = _UploadProgress(label, size, self._progress) if size >= PROGRESS_MIN_BYTES else None
-            with calling(f"uploading {item.path} to s3://{self.name}/{item.key}"):
-                self._s3.upload_file(
-                    str(item.path),
-                    self.name,
-                    item.key,
-                    ExtraArgs={
-                        "ExpectedBucketOwner": self.aws.account_id,
-                        "ChecksumAlgorithm": "SHA256",
-                        "Metadata": {"sha256": item.sha256},
-                    },
-                    Callback=callback,
-                )
+            self._s3.upload_file(item.path, self.name, item.key, {"sha256": item.sha256}, callback)
             uploaded.append(self.uri(item.key))
         return uploaded
 
@@ -255,14 +193,7 @@ class ArtifactBucket:
         """Store a template body too large to pass inline; its https URL for CloudFormation's TemplateURL."""
         self.ensure()
         key = f"{TEMPLATE_PREFIX}{hashlib.sha256(body.encode('utf-8')).hexdigest()}.json"
-        with calling(f"uploading the template to s3://{self.name}/{key}"):
-            self._s3.put_object(
-                Bucket=self.name,
-                Key=key,
-                Body=body.encode("utf-8"),
-                ContentType="application/json",
-                ExpectedBucketOwner=self.aws.account_id,
-            )
+        self._s3.put_template(self.name, key, body)
         return f"https://{self.name}.s3.{self.aws.region}.amazonaws.com/{key}"
 
     def delete(self, keys: Iterable[str]) -> list[str]:
@@ -270,17 +201,7 @@ class ArtifactBucket:
         keys = sorted(set(keys))
         if not keys or not self.exists():
             return []
-        deleted: list[str] = []
-        with calling(f"deleting artifacts from s3://{self.name}"):
-            for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
-                batch = keys[start : start + 1000]
-                answer = self._s3.delete_objects(
-                    Bucket=self.name,
-                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": False},
-                    ExpectedBucketOwner=self.aws.account_id,
-                )
-                deleted.extend(self.uri(d["Key"]) for d in answer.get("Deleted", []))
-        return deleted
+        return [self.uri(key) for key in self._s3.delete_objects(self.name, keys)]
 
     def key_of(self, uri: str) -> str | None:
         """The key of an s3:// URI in this bucket, else None."""

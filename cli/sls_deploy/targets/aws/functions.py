@@ -1,4 +1,5 @@
-"""Lambda calls of the aws target: invoke, versions and the `live` alias, pruning old versions and layers.
+"""Lambda calls of the aws target: invoke, versions and the `live` alias, pruning old versions and layers;
+and each model's function (and the layers) as a deployed template names them.
 
 CloudFormation owns the alias (SAM's AutoPublishAlias): `move_alias` changes it behind the stack's back, which
 drift detection reports, and the next deploy that publishes a new version moves it again. Old function
@@ -10,18 +11,19 @@ Side effects: invokes functions, updates aliases, deletes function versions and 
 
 from __future__ import annotations
 
-import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...core import limits
 from ...core.errors import InvocationError, NotDeployedError
-from ...core.names import ALIAS, version_model_sha256
+from ...core.names import ALIAS, METRICS_NAMESPACE, log_group_name, logical_ids, version_model_sha256
 from ...core.records import AliasRouting, FunctionVersions, InvokeResult, Report, VersionInfo
-from .session import AwsContext, calling, error_code, error_message
+from ...template.rendered import template_functions
+from .client import LambdaApi, NotFound, Throttled
+from .session import AwsContext
 
 _LAST_MODIFIED_RE = re.compile(
     r"(?P<second>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(?P<offset>Z|[+-]\d\d:?\d\d)?$"
@@ -37,6 +39,40 @@ class FunctionRef:
     log_group: str
     service: str  # the handler's EMF `service` dimension (POWERTOOLS_SERVICE_NAME)
     namespace: str  # the handler's EMF namespace (POWERTOOLS_METRICS_NAMESPACE)
+
+
+def function_ref(template: Mapping[str, Any], name: str, where: str) -> FunctionRef:
+    """Model `name`'s function as the (deployed) template describes it."""
+    names = template_functions(template)
+    if name not in names:
+        known = ", ".join(names) or "none"
+        raise NotDeployedError(
+            f"no model {name!r} is deployed in {where}; deployed: {known}",
+            "deploy it with `sls-deploy push MODEL --name NAME --target aws`"
+            if not names
+            else f"use one of: {known}",
+        )
+    ids = logical_ids(name)
+    resources = template["Resources"]
+    function = resources[names[name]]["Properties"]
+    variables = function.get("Environment", {}).get("Variables", {})
+    log_group = resources.get(ids["log_group"], {}).get("Properties", {}).get("LogGroupName")
+    return FunctionRef(
+        name=name,
+        function_name=function["FunctionName"],
+        log_group=log_group or log_group_name(function["FunctionName"]),
+        service=variables.get("POWERTOOLS_SERVICE_NAME", name),
+        namespace=variables.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
+    )
+
+
+def layer_names(template: Mapping[str, Any], only: str | None = None) -> list[str]:
+    """The LayerName of every layer in the template (or of logical ID `only`)."""
+    return [
+        resource["Properties"]["LayerName"]
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::Serverless::LayerVersion" and only in (None, logical_id)
+    ]
 
 
 def _timestamp(last_modified: str) -> str:
@@ -78,44 +114,26 @@ def _split_tail(tail: str) -> tuple[str, Report | None]:
 class Functions:
     def __init__(self, aws: AwsContext) -> None:
         self.aws = aws
-
-    @property
-    def _lambda(self) -> Any:
-        return self.aws.client("lambda")
+        self._lambda = LambdaApi(aws)
 
     # -- alias and versions ---------------------------------------------------------------------------------
     def alias(self, ref: FunctionRef) -> AliasRouting | None:
-        try:
-            return routing(self._lambda.get_alias(FunctionName=ref.function_name, Name=ALIAS))
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            with calling(f"reading alias {ALIAS} of {ref.function_name}"):
-                raise
+        found = self._lambda.get_alias(ref.function_name, ALIAS)
+        return routing(found) if found is not None else None
 
     def _version_configs(self, function_name: str) -> list[dict[str, Any]]:
         """The published versions' configurations (not $LATEST), oldest first."""
-        configs: list[dict[str, Any]] = []
         try:
-            for page in self._lambda.get_paginator("list_versions_by_function").paginate(
-                FunctionName=function_name
-            ):
-                configs.extend(c for c in page["Versions"] if c["Version"] != "$LATEST")
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                raise NotDeployedError(
-                    f"function {function_name} does not exist", "push the model again to create it"
-                ) from exc
-            with calling(f"listing the versions of {function_name}"):
-                raise
-        return sorted(configs, key=lambda c: int(c["Version"]))
+            configs = self._lambda.versions(function_name)
+        except NotFound as exc:
+            raise NotDeployedError(
+                f"function {function_name} does not exist", "push the model again to create it"
+            ) from exc
+        published = (c for c in configs if c["Version"] != "$LATEST")
+        return sorted(published, key=lambda c: int(c["Version"]))
 
     def _aliases(self, function_name: str) -> list[AliasRouting]:
-        found: list[AliasRouting] = []
-        with calling(f"listing the aliases of {function_name}"):
-            for page in self._lambda.get_paginator("list_aliases").paginate(FunctionName=function_name):
-                found.extend(routing(a) for a in page["Aliases"])
-        return found
+        return [routing(a) for a in self._lambda.aliases(function_name)]
 
     def versions(self, ref: FunctionRef) -> FunctionVersions:
         aliases = self._aliases(ref.function_name)
@@ -139,14 +157,7 @@ class Functions:
 
     def move_alias(self, ref: FunctionRef, version: str) -> AliasRouting:
         """Send all of `live`'s traffic to `version` (clearing any canary routing)."""
-        with calling(f"updating alias {ALIAS} of {ref.function_name}"):
-            answer = self._lambda.update_alias(
-                FunctionName=ref.function_name,
-                Name=ALIAS,
-                FunctionVersion=version,
-                RoutingConfig={"AdditionalVersionWeights": {}},
-            )
-        return routing(answer)
+        return routing(self._lambda.move_alias(ref.function_name, ALIAS, version))
 
     # -- invoke ---------------------------------------------------------------------------------------------
     def invoke(self, ref: FunctionRef, payload: bytes, qualifier: str) -> InvokeResult:
@@ -157,40 +168,28 @@ class Functions:
                 "send the data through S3 and pass its key instead",
             )
         try:
-            answer = self._lambda.invoke(
-                FunctionName=ref.function_name,
-                Qualifier=qualifier,
-                InvocationType="RequestResponse",
-                LogType="Tail",
-                Payload=payload,
-            )
-        except Exception as exc:
-            code = error_code(exc)
-            if code == "ResourceNotFoundException":
-                raise NotDeployedError(
-                    f"{ref.name} has no version or alias {qualifier!r}: {error_message(exc)}",
-                    f"see `sls-deploy versions {ref.name} --target aws`",
-                ) from exc
-            if code == "TooManyRequestsException":
-                raise InvocationError(
-                    f"{ref.function_name} is throttled: {error_message(exc)}",
-                    "retry later, or raise the function's reserved concurrency",
-                ) from exc
-            with calling(f"invoking {ref.function_name}:{qualifier}"):
-                raise
-        tail = base64.b64decode(answer.get("LogResult") or b"").decode("utf-8", "replace")
-        log_tail, report = _split_tail(tail)
+            answer = self._lambda.invoke(ref.function_name, qualifier, payload)
+        except NotFound as exc:
+            raise NotDeployedError(
+                f"{ref.name} has no version or alias {qualifier!r}: {exc.detail}",
+                f"see `sls-deploy versions {ref.name} --target aws`",
+            ) from exc
+        except Throttled as exc:
+            raise InvocationError(
+                f"{ref.function_name} is throttled: {exc.detail}",
+                "retry later, or raise the function's reserved concurrency",
+            ) from exc
+        log_tail, report = _split_tail(answer.log_tail)
         warnings = []
         if report is None:
             warnings.append("the log tail held no REPORT line: the durations shown are zero")
-            request_id = answer.get("ResponseMetadata", {}).get("RequestId", "")
-            report = Report(request_id, 0.0, 0, 0, 0)
+            report = Report(answer.request_id, 0.0, 0, 0, 0)
         return InvokeResult(
             name=ref.name,
-            version=answer.get("ExecutedVersion", qualifier),
-            status_code=int(answer.get("StatusCode", 200)),
-            payload=answer["Payload"].read() if answer.get("Payload") is not None else b"",
-            function_error=answer.get("FunctionError"),
+            version=qualifier if answer.executed_version is None else answer.executed_version,
+            status_code=answer.status_code,
+            payload=answer.payload,
+            function_error=answer.function_error,
             report=report,
             log_tail=log_tail,
             extra={
@@ -217,11 +216,9 @@ class Functions:
                 if number in protected or number in newest:
                     layers_in_use.update(layer["Arn"] for layer in config.get("Layers") or [])
                     continue
-                with calling(f"deleting version {number} of {ref.function_name}"):
-                    self._lambda.delete_function(FunctionName=ref.function_name, Qualifier=number)
+                self._lambda.delete_version(ref.function_name, number)
                 deleted.append(f"{ref.function_name}:{number}")
-            with calling(f"reading {ref.function_name}"):
-                latest = self._lambda.get_function_configuration(FunctionName=ref.function_name)
+            latest = self._lambda.configuration(ref.function_name)
             layers_in_use.update(layer["Arn"] for layer in latest.get("Layers") or [])
         for layer_name in layer_names:
             versions = self.layer_versions(layer_name)
@@ -232,16 +229,11 @@ class Functions:
 
     def layer_versions(self, layer_name: str) -> list[tuple[int, str]]:
         """(version number, version ARN) of a layer's versions, oldest first."""
-        found: list[tuple[int, str]] = []
         try:
-            for page in self._lambda.get_paginator("list_layer_versions").paginate(LayerName=layer_name):
-                found.extend((int(v["Version"]), v["LayerVersionArn"]) for v in page["LayerVersions"])
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return []
-            with calling(f"listing the versions of layer {layer_name}"):
-                raise
-        return sorted(found)
+            found = self._lambda.layer_versions(layer_name)
+        except NotFound:
+            return []
+        return sorted((int(v["Version"]), v["LayerVersionArn"]) for v in found)
 
     def delete_layers(self, layer_names: Iterable[str]) -> list[str]:
         """Delete every version of the layers (the stack retains them when it goes)."""
@@ -252,8 +244,7 @@ class Functions:
 
     def _delete_layer_versions(self, layer_name: str, versions: list[tuple[int, str]]) -> list[str]:
         for number, _ in versions:
-            with calling(f"deleting version {number} of layer {layer_name}"):
-                self._lambda.delete_layer_version(LayerName=layer_name, VersionNumber=number)
+            self._lambda.delete_layer_version(layer_name, number)
         return [arn for _, arn in versions]
 
     def version_numbers(self, ref: FunctionRef) -> tuple[str, ...]:

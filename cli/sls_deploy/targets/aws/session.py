@@ -3,15 +3,13 @@
 Credentials and region come from boto3 (flags → environment → shared config/credentials files → SSO, instance
 roles); `--profile` picks a named profile and `--region` overrides the region. `AWS_ENDPOINT_URL` (and the
 per-service `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by botocore itself, which is how an emulator is used.
-`calling(...)` turns botocore's exceptions into TargetErrors that say what failed and how to fix it.
+The calls themselves are client.py's, on the clients the context caches.
 
 Side effects: `connect` makes one STS GetCallerIdentity call (checks the credentials, gives the account id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -22,62 +20,12 @@ from ... import __version__
 from ...core import limits
 from ...core.config import ProjectConfig
 from ...core.errors import ConfigError, NotDeployedError, TargetError
+from .client import CREDENTIALS_HINT, StsApi
 
 REGION_HINT = (
     "pass --region (e.g. --region eu-west-1), set AWS_REGION, put `region = ...` in sls-deploy.toml, "
     "or run `aws configure`"
 )
-CREDENTIALS_HINT = (
-    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials), "
-    "run `aws configure` or `aws sso login`, or pass --profile NAME"
-)
-PERMISSION_HINT = (
-    "grant the deploying identity the permissions listed in the README's 'Deploy to AWS' section"
-)
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
-_BAD_CREDENTIALS = {
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "UnrecognizedClientException",
-    "InvalidAccessKeyId",
-}
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a ClientError ("" for anything else)."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def error_message(exc: BaseException) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
-    return str(exc)
-
-
-@contextmanager
-def calling(what: str, hint: str = "") -> Iterator[None]:
-    """Run AWS calls that `what` describes ("creating the change set"); their errors become TargetErrors."""
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        code = error_code(exc)
-        if code in _DENIED:
-            fix = PERMISSION_HINT
-        elif code in _BAD_CREDENTIALS:
-            fix = CREDENTIALS_HINT
-        else:
-            fix = hint or "check the message above; the AWS console shows the same error"
-        raise TargetError(f"{what} failed: {code}: {error_message(exc)}", fix) from exc
-    except botocore.exceptions.NoCredentialsError as exc:
-        raise TargetError(f"{what} failed: no AWS credentials", CREDENTIALS_HINT) from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise TargetError(
-            f"{what} failed: {exc}", hint or "check the network connection, the region and AWS_ENDPOINT_URL"
-        ) from exc
 
 
 def default_stack_name(config: ProjectConfig) -> str:
@@ -150,6 +98,5 @@ def connect(config: ProjectConfig) -> AwsContext:
         profile = f" (profile {config.profile})" if config.profile else ""
         raise TargetError(f"no AWS credentials found{profile}", CREDENTIALS_HINT)
     context = AwsContext(session, region, "", stack)
-    with calling("checking the AWS credentials (sts:GetCallerIdentity)", CREDENTIALS_HINT):
-        context.account_id = context.client("sts").get_caller_identity()["Account"]
+    context.account_id = StsApi(context).account_id()
     return context

@@ -23,7 +23,8 @@ from ...core.errors import TargetError
 from ...core.names import PROJECT_TAG
 from ...core.progress import Progress
 from ...core.records import PlannedChange
-from .session import AwsContext, calling, error_code, error_message
+from .client import CloudFormationApi
+from .session import AwsContext
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -94,6 +95,17 @@ class Outcome:
         return self.status in _SUCCEEDED
 
 
+def planned_change(resource: Mapping[str, Any]) -> PlannedChange:
+    """A change set's ResourceChange; the replacement is CloudFormation's only for a Modify."""
+    action = resource.get("Action", "")
+    return PlannedChange(
+        action=action,
+        logical_id=resource.get("LogicalResourceId", ""),
+        resource_type=resource.get("ResourceType", ""),
+        replacement=resource.get("Replacement", "") if action == "Modify" else "",
+    )
+
+
 def parse_template(body: Any) -> dict[str, Any]:
     """GetTemplate's body: boto3 hands JSON templates over as dicts and YAML ones as text."""
     if isinstance(body, Mapping):
@@ -112,85 +124,58 @@ class Stack:
         self.name = aws.stack_name
         self._progress = progress
         self._poll = poll_seconds
-
-    @property
-    def _cfn(self) -> Any:
-        return self.aws.client("cloudformation")
+        self._cfn = CloudFormationApi(aws)
 
     # -- reading -------------------------------------------------------------------------------------------
     def describe(self, stack: str | None = None) -> StackInfo | None:
         """The stack (by name, or by id to see a deleted one), None when it does not exist."""
-        try:
-            found = self._cfn.describe_stacks(StackName=stack or self.name)["Stacks"]
-        except Exception as exc:
-            if error_code(exc) == "ValidationError" and "does not exist" in error_message(exc):
-                return None
-            with calling(f"describing stack {self.name}"):
-                raise
-        return StackInfo.from_api(found[0]) if found else None
+        found = self._cfn.describe_stack(stack or self.name)
+        return StackInfo.from_api(found) if found is not None else None
 
     def template(self, stack: str | None = None) -> dict[str, Any]:
         """The template the stack was last deployed with, before the SAM transform."""
-        with calling(f"reading the template of stack {self.name}"):
-            body = self._cfn.get_template(StackName=stack or self.name, TemplateStage="Original")
-        return parse_template(body["TemplateBody"])
+        return parse_template(self._cfn.original_template(stack or self.name))
 
     def other_project_stacks(self, own_stack_id: str) -> list[str]:
         """Ids of the other stacks in the region that sls-deploy deployed (they carry its project tag)."""
-        ids = []
-        with calling("listing the region's stacks"):
-            for page in self._cfn.get_paginator("describe_stacks").paginate():
-                for data in page["Stacks"]:
-                    info = StackInfo.from_api(data)
-                    if PROJECT_TAG in info.tags and info.stack_id != own_stack_id:
-                        ids.append(info.stack_id)
-        return ids
+        infos = [StackInfo.from_api(data) for data in self._cfn.all_stacks()]
+        return [i.stack_id for i in infos if PROJECT_TAG in i.tags and i.stack_id != own_stack_id]
 
     def _events(self, stack: str, stop_at: str | None) -> list[StackEvent]:
         """Events newer than the event `stop_at`, oldest first."""
         found: list[StackEvent] = []
-        with calling(f"reading the events of stack {self.name}"):
-            for page in self._cfn.get_paginator("describe_stack_events").paginate(StackName=stack):
-                for data in page["StackEvents"]:  # newest first
-                    if data["EventId"] == stop_at:
-                        return found[::-1]
-                    found.append(
-                        StackEvent(
-                            event_id=data["EventId"],
-                            logical_id=data.get("LogicalResourceId", ""),
-                            resource_type=data.get("ResourceType", ""),
-                            status=data.get("ResourceStatus", ""),
-                            reason=data.get("ResourceStatusReason", ""),
-                        )
-                    )
+        for data in self._cfn.events(stack):  # newest first, paged as they are read
+            if data["EventId"] == stop_at:
+                break
+            found.append(
+                StackEvent(
+                    event_id=data["EventId"],
+                    logical_id=data.get("LogicalResourceId", ""),
+                    resource_type=data.get("ResourceType", ""),
+                    status=data.get("ResourceStatus", ""),
+                    reason=data.get("ResourceStatusReason", ""),
+                )
+            )
         return found[::-1]
 
     def latest_event_id(self, stack: str) -> str | None:
-        with calling(f"reading the events of stack {self.name}"):
-            events = self._cfn.describe_stack_events(StackName=stack)["StackEvents"]
-        return events[0]["EventId"] if events else None
+        return self._cfn.latest_event_id(stack)
 
     # -- change sets ---------------------------------------------------------------------------------------
     def create_change_set(
         self, template_body: str, template_url: str | None, kind: str, tags: dict
     ) -> ChangeSet:
         """Create a change set (CREATE or UPDATE) and wait until CloudFormation has computed it."""
-        params: dict[str, Any] = {
-            "StackName": self.name,
-            "ChangeSetName": f"sls-deploy-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}",
-            "ChangeSetType": kind,
-            "Capabilities": CAPABILITIES,
-            "Description": "sls-deploy push",
-            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-        }
-        if template_url:
-            params["TemplateURL"] = template_url
-        else:
-            params["TemplateBody"] = template_body
         self._progress(f"computing the change set of stack {self.name}")
-        with calling(f"creating a change set for stack {self.name}"):
-            created = self._cfn.create_change_set(**params)
-        change_set_id = created["Id"]
+        change_set_id = self._cfn.create_change_set(
+            name=f"sls-deploy-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}",
+            kind=kind,
+            capabilities=CAPABILITIES,
+            description="sls-deploy push",
+            tags=tags,
+            template_body=template_body,
+            template_url=template_url,
+        )
         while True:
             change_set = self.describe_change_set(change_set_id, kind)
             if change_set.status not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
@@ -198,46 +183,23 @@ class Stack:
             time.sleep(self._poll)
 
     def describe_change_set(self, change_set_id: str, kind: str) -> ChangeSet:
-        changes: list[PlannedChange] = []
-        token: str | None = None
-        with calling(f"describing the change set of stack {self.name}"):
-            while True:
-                page = self._cfn.describe_change_set(
-                    ChangeSetName=change_set_id, **({"NextToken": token} if token else {})
-                )
-                for change in page.get("Changes", []):
-                    resource = change.get("ResourceChange", {})
-                    changes.append(
-                        PlannedChange(
-                            action=resource.get("Action", ""),
-                            logical_id=resource.get("LogicalResourceId", ""),
-                            resource_type=resource.get("ResourceType", ""),
-                            replacement=resource.get("Replacement", "")
-                            if resource.get("Action") == "Modify"
-                            else "",
-                        )
-                    )
-                token = page.get("NextToken")
-                if not token:
-                    break
+        data = self._cfn.describe_change_set(change_set_id)
         return ChangeSet(
             change_set_id=change_set_id,
-            stack_id=page["StackId"],
+            stack_id=data["StackId"],
             kind=kind,
-            status=page["Status"],
-            reason=page.get("StatusReason", ""),
-            changes=tuple(changes),
+            status=data["Status"],
+            reason=data.get("StatusReason", ""),
+            changes=tuple(planned_change(change.get("ResourceChange", {})) for change in data["Changes"]),
         )
 
     def delete_change_set(self, change_set: ChangeSet) -> None:
-        with calling(f"deleting the change set of stack {self.name}"):
-            self._cfn.delete_change_set(ChangeSetName=change_set.change_set_id)
+        self._cfn.delete_change_set(change_set.change_set_id)
 
     def execute(self, change_set: ChangeSet) -> Outcome:
         """Apply the change set and follow the stack until the operation ends."""
         marker = self.latest_event_id(change_set.stack_id)
-        with calling(f"executing the change set of stack {self.name}"):
-            self._cfn.execute_change_set(ChangeSetName=change_set.change_set_id)
+        self._cfn.execute_change_set(change_set.change_set_id)
         return self.wait(change_set.stack_id, marker)
 
     # -- following and deleting ----------------------------------------------------------------------------
@@ -262,8 +224,7 @@ class Stack:
     def delete(self, stack_id: str) -> Outcome:
         marker = self.latest_event_id(stack_id)
         self._progress(f"deleting stack {self.name}")
-        with calling(f"deleting stack {self.name}"):
-            self._cfn.delete_stack(StackName=stack_id)
+        self._cfn.delete_stack(stack_id)
         return self.wait(stack_id, marker)
 
 

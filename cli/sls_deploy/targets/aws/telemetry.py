@@ -27,8 +27,9 @@ from typing import Any
 
 from ...core.records import AlarmState, LogEvent, MetricsResult, Report, Stats
 from ...core.stats import summarize
+from .client import CloudWatchApi, LogsApi, NotFound
 from .functions import FunctionRef
-from .session import AwsContext, calling, error_code
+from .session import AwsContext
 
 _REQUEST_ID_RE = re.compile(r"RequestId: ([0-9A-Za-z-]+)")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -91,6 +92,82 @@ class _Query:
     dimensions: tuple[tuple[str, str], ...]
 
 
+def metric_queries(ref: FunctionRef) -> list[_Query]:
+    """The GetMetricData queries of `metrics`: Lambda's own metrics and the handler's EMF ones, with the
+    percentiles of Duration and InferenceLatency."""
+    lambda_dims = (("FunctionName", ref.function_name),)
+    emf_dims = (("function_name", ref.function_name), ("service", ref.service))
+    queries = [
+        _Query("invocations", "AWS/Lambda", "Invocations", "Sum", lambda_dims),
+        _Query("errors", "AWS/Lambda", "Errors", "Sum", lambda_dims),
+        _Query("throttles", "AWS/Lambda", "Throttles", "Sum", lambda_dims),
+        _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum", lambda_dims),
+        _Query("cold_starts", ref.namespace, "ColdStart", "Sum", emf_dims),
+        _Query("input_drift_n", ref.namespace, "InputDriftPSI", "SampleCount", emf_dims),
+        _Query("input_drift", ref.namespace, "InputDriftPSI", "Average", emf_dims),
+        _Query("input_drift_max", ref.namespace, "InputDriftPSI", "Maximum", emf_dims),
+        _Query("prediction_drift_n", ref.namespace, "PredictionDriftPSI", "SampleCount", emf_dims),
+        _Query("prediction_drift", ref.namespace, "PredictionDriftPSI", "Average", emf_dims),
+    ]
+    for prefix, namespace, metric, dims in (
+        ("duration", "AWS/Lambda", "Duration", lambda_dims),
+        ("latency", ref.namespace, "InferenceLatency", emf_dims),
+    ):
+        for stat in ("SampleCount", "p50", "p90", "p99", "Average", "Maximum"):
+            queries.append(_Query(f"{prefix}_{stat.lower()}", namespace, metric, stat, dims))
+    return queries
+
+
+class _Series:
+    """GetMetricData's values by query id (one per period), combined into what MetricsResult reports."""
+
+    def __init__(self, values: dict[str, list[float]]) -> None:
+        self._values = values
+
+    def _points(self, key: str) -> list[float]:
+        return self._values.get(key, [])
+
+    def total(self, key: str) -> int:
+        return int(sum(self._points(key)))
+
+    def maximum(self, key: str) -> float | None:
+        points = self._points(key)
+        return max(points) if points else None
+
+    def stats(self, prefix: str) -> Stats:
+        """The statistics of the queries `<prefix>_samplecount`, `_p50`, `_p90`, `_p99`, `_average`,
+        `_maximum`."""
+        counts = self._points(f"{prefix}_samplecount")
+        if not counts or sum(counts) == 0:
+            return Stats()
+        return Stats(
+            count=int(sum(counts)),
+            p50=self._weighted(f"{prefix}_p50", counts),
+            p90=self._weighted(f"{prefix}_p90", counts),
+            p99=self._weighted(f"{prefix}_p99", counts),
+            average=self._weighted(f"{prefix}_average", counts),
+            maximum=self.maximum(f"{prefix}_maximum"),
+        )
+
+    def _weighted(self, key: str, counts: list[float]) -> float | None:
+        """One period normally; over more, the periods weighed by their samples."""
+        points = self._points(key)
+        if not points:
+            return None
+        if len(points) != len(counts):
+            return points[0]
+        return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
+
+    def average(self, key: str) -> float | None:
+        """The per-period averages of `key`, weighted by their sample counts (`<key>_n`)."""
+        points, counts = self._points(key), self._points(f"{key}_n")
+        if not points:
+            return None
+        if len(points) != len(counts) or not sum(counts):
+            return sum(points) / len(points)
+        return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
+
+
 class Telemetry:
     def __init__(
         self, aws: AwsContext, poll_seconds: float = 2.0, sleep: Callable[[float], None] = time.sleep
@@ -98,40 +175,17 @@ class Telemetry:
         self.aws = aws
         self._poll = poll_seconds
         self._sleep = sleep
-
-    @property
-    def _logs(self) -> Any:
-        return self.aws.client("logs")
-
-    @property
-    def _cloudwatch(self) -> Any:
-        return self.aws.client("cloudwatch")
+        self._logs = LogsApi(aws)
+        self._cloudwatch = CloudWatchApi(aws)
 
     # -- logs -----------------------------------------------------------------------------------------------
     def _filter(
         self, group: str, start_ms: int, end_ms: int | None, pattern: str | None, max_pages: int | None = None
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
-        if end_ms is not None:
-            params["endTime"] = end_ms
-        if pattern:
-            params["filterPattern"] = pattern
-        events: list[dict[str, Any]] = []
-        pages = 0
         try:
-            while True:
-                page = self._logs.filter_log_events(**params)
-                events.extend(page.get("events", []))
-                pages += 1
-                token = page.get("nextToken")
-                if not token or (max_pages is not None and pages >= max_pages):
-                    break
-                params["nextToken"] = token
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":  # nothing logged yet
-                return []
-            with calling(f"reading log group {group}"):
-                raise
+            events = self._logs.filter_log_events(group, start_ms, end_ms, pattern, max_pages)
+        except NotFound:  # nothing logged yet
+            return []
         return sorted(events, key=lambda e: (e["timestamp"], e.get("eventId", "")))
 
     def logs(
@@ -163,95 +217,31 @@ class Telemetry:
         end = until if until is not None else time.time()
         start = math.floor(since / 60) * 60
         period = max(60, math.ceil((end - start) / 60) * 60)
-        lambda_dims = (("FunctionName", ref.function_name),)
-        emf_dims = (("function_name", ref.function_name), ("service", ref.service))
-        queries = [
-            _Query("invocations", "AWS/Lambda", "Invocations", "Sum", lambda_dims),
-            _Query("errors", "AWS/Lambda", "Errors", "Sum", lambda_dims),
-            _Query("throttles", "AWS/Lambda", "Throttles", "Sum", lambda_dims),
-            _Query("concurrency", "AWS/Lambda", "ConcurrentExecutions", "Maximum", lambda_dims),
-            _Query("cold_starts", ref.namespace, "ColdStart", "Sum", emf_dims),
-            _Query("input_drift_n", ref.namespace, "InputDriftPSI", "SampleCount", emf_dims),
-            _Query("input_drift", ref.namespace, "InputDriftPSI", "Average", emf_dims),
-            _Query("input_drift_max", ref.namespace, "InputDriftPSI", "Maximum", emf_dims),
-            _Query("prediction_drift_n", ref.namespace, "PredictionDriftPSI", "SampleCount", emf_dims),
-            _Query("prediction_drift", ref.namespace, "PredictionDriftPSI", "Average", emf_dims),
-        ]
-        for prefix, namespace, metric, dims in (
-            ("duration", "AWS/Lambda", "Duration", lambda_dims),
-            ("latency", ref.namespace, "InferenceLatency", emf_dims),
-        ):
-            for stat in ("SampleCount", "p50", "p90", "p99", "Average", "Maximum"):
-                queries.append(_Query(f"{prefix}_{stat.lower()}", namespace, metric, stat, dims))
-        values = self._metric_data(queries, start, end, period)
-
-        def total(key: str) -> float:
-            return sum(values.get(key, []))
-
-        def stats(prefix: str) -> Stats:
-            counts = values.get(f"{prefix}_samplecount", [])
-            if not counts or sum(counts) == 0:
-                return Stats()
-
-            def weighted(stat: str) -> float | None:  # one period normally; weigh by samples if more
-                points = values.get(f"{prefix}_{stat}", [])
-                if not points:
-                    return None
-                if len(points) != len(counts):
-                    return points[0]
-                return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
-
-            maxima = values.get(f"{prefix}_maximum", [])
-            return Stats(
-                count=int(sum(counts)),
-                p50=weighted("p50"),
-                p90=weighted("p90"),
-                p99=weighted("p99"),
-                average=weighted("average"),
-                maximum=max(maxima) if maxima else None,
-            )
-
-        concurrency = values.get("concurrency", [])
-
-        def average(key: str) -> float | None:  # per-period averages, weighted by their sample counts
-            points, counts = values.get(key, []), values.get(f"{key}_n", [])
-            if not points:
-                return None
-            if len(points) != len(counts) or not sum(counts):
-                return sum(points) / len(points)
-            return sum(p * c for p, c in zip(points, counts, strict=True)) / sum(counts)
-
-        input_max = values.get("input_drift_max", [])
+        series = _Series(self._metric_data(metric_queries(ref), start, end, period))
+        concurrency = series.maximum("concurrency")
         return MetricsResult(
             target="aws",
             name=ref.name,
             start=float(since),
             end=float(end),
-            invocations=int(total("invocations")),
-            errors=int(total("errors")),
-            throttles=int(total("throttles")),
-            cold_starts=int(total("cold_starts")),
-            max_concurrency=int(max(concurrency)) if concurrency else None,
-            duration_ms=stats("duration"),
+            invocations=series.total("invocations"),
+            errors=series.total("errors"),
+            throttles=series.total("throttles"),
+            cold_starts=series.total("cold_starts"),
+            max_concurrency=int(concurrency) if concurrency is not None else None,
+            duration_ms=series.stats("duration"),
             init_duration_ms=self._init_durations(ref, since, end),
-            inference_latency_ms=stats("latency"),
-            input_drift_psi=average("input_drift"),
-            input_drift_psi_max=max(input_max) if input_max else None,
-            prediction_drift_psi=average("prediction_drift"),
+            inference_latency_ms=series.stats("latency"),
+            input_drift_psi=series.average("input_drift"),
+            input_drift_psi_max=series.maximum("input_drift_max"),
+            prediction_drift_psi=series.average("prediction_drift"),
         )
 
     # -- alarms ---------------------------------------------------------------------------------------------
     def alarms(self, ref: FunctionRef, names: dict[str, str]) -> list[AlarmState]:
         """The states of the alarms `names` (alarm name → rule key) of `ref`; an alarm the stack does not hold
         (deployed before alarms existed) is reported as INSUFFICIENT_DATA with a hint."""
-        found: dict[str, dict[str, Any]] = {}
-        with calling("reading the alarms (cloudwatch:DescribeAlarms)"):
-            pages = self._cloudwatch.get_paginator("describe_alarms").paginate(
-                AlarmNames=list(names), AlarmTypes=["MetricAlarm"]
-            )
-            for page in pages:
-                for alarm in page.get("MetricAlarms", []):
-                    found[alarm["AlarmName"]] = alarm
+        found = {alarm["AlarmName"]: alarm for alarm in self._cloudwatch.metric_alarms(names)}
         states = []
         for alarm_name, rule in names.items():
             alarm = found.get(alarm_name)
@@ -285,38 +275,25 @@ class Telemetry:
     def _metric_data(
         self, queries: list[_Query], start: float, end: float, period: int
     ) -> dict[str, list[float]]:
-        params: dict[str, Any] = {
-            "MetricDataQueries": [
-                {
-                    "Id": q.id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": q.namespace,
-                            "MetricName": q.metric,
-                            "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
-                        },
-                        "Period": period,
-                        "Stat": q.stat,
+        data_queries = [
+            {
+                "Id": q.id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": q.namespace,
+                        "MetricName": q.metric,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
                     },
-                    "ReturnData": True,
-                }
-                for q in queries
-            ],
-            "StartTime": datetime.fromtimestamp(start, UTC),
-            "EndTime": datetime.fromtimestamp(end, UTC),
-            "ScanBy": "TimestampAscending",
-        }
-        values: dict[str, list[float]] = {}
-        with calling("reading the function's metrics (cloudwatch:GetMetricData)"):
-            while True:
-                page = self._cloudwatch.get_metric_data(**params)
-                for result in page.get("MetricDataResults", []):
-                    values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
-                token = page.get("NextToken")
-                if not token:
-                    break
-                params["NextToken"] = token
-        return values
+                    "Period": period,
+                    "Stat": q.stat,
+                },
+                "ReturnData": True,
+            }
+            for q in queries
+        ]
+        return self._cloudwatch.metric_data(
+            data_queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        )
 
     def _init_durations(self, ref: FunctionRef, since: float, end: float) -> Stats:
         events = self._filter(

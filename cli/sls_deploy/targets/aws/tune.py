@@ -21,19 +21,19 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ...core.errors import TargetError
 from ...core.records import InvokeResult
+from .client import LambdaApi, NotFound
 from .functions import FunctionRef, Functions
-from .session import AwsContext, calling, error_code
+from .session import AwsContext
 from .target import AwsTarget
 
 ALIAS_PREFIX = "sls-tune-"
 UPDATE_TIMEOUT_S = 300.0  # how long a configuration update may stay InProgress
-_CONFLICT = {"ResourceConflictException", "ConflictException"}  # the alias exists already
 
 
 def tune_alias(memory_mb: int, arch: str) -> str:
@@ -86,6 +86,7 @@ class AwsTuneRunner:
         self._aws = aws
         self._ref = ref
         self._functions = functions or Functions(aws)
+        self._lambda = LambdaApi(aws)
         self._poll = poll_seconds
         config = self._configuration()
         self.arch = (config.get("Architectures") or ["x86_64"])[0]
@@ -101,23 +102,17 @@ class AwsTuneRunner:
         return cls(target.aws, target.ref(name), functions=target.functions)
 
     @property
-    def _lambda(self) -> Any:
-        return self._aws.client("lambda")
-
-    @property
     def _function(self) -> str:
         return self._ref.function_name
 
     def _configuration(self) -> dict[str, Any]:
-        with calling(f"reading the configuration of {self._function}"):
-            return dict(self._lambda.get_function_configuration(FunctionName=self._function))
+        return self._lambda.configuration(self._function)
 
     def _set_memory(self, memory_mb: int) -> None:
         """Set $LATEST's MemorySize (unless it has it) and wait until Lambda has applied it."""
         if memory_mb == self._current:
             return
-        with calling(f"setting the memory of {self._function} to {memory_mb} MB"):
-            self._lambda.update_function_configuration(FunctionName=self._function, MemorySize=memory_mb)
+        self._lambda.set_memory(self._function, memory_mb)
         self._changed = True
         self._current = -1  # unknown until the update is seen through
         deadline = time.monotonic() + UPDATE_TIMEOUT_S
@@ -147,16 +142,11 @@ class AwsTuneRunner:
         block ends."""
         alias = tune_alias(memory_mb, self.arch)
         self._set_memory(memory_mb)
-        with calling(f"publishing a {memory_mb} MB version of {self._function}"):
-            version = str(
-                self._lambda.publish_version(
-                    FunctionName=self._function,
-                    Description=f"sls-deploy tune: {memory_mb} MB (temporary)",
-                )["Version"]
-            )
+        version = self._lambda.publish_tuning_version(self._function, memory_mb)
         if version not in self._existing:
             self._created.append(version)
-        self._point_alias(alias, version)
+        self._lambda.put_alias(self._function, alias, version)  # an alias left by a run killed hard is reused
+        self._aliases.append(alias)
         try:
             yield _AliasInvoker(self._functions, self._ref, alias)
         finally:
@@ -165,39 +155,26 @@ class AwsTuneRunner:
                 if version in self._created:
                     self._delete_version(version, quiet=True)
 
-    def _point_alias(self, alias: str, version: str) -> None:
-        what = f"creating alias {alias} of {self._function}"
+    @staticmethod
+    def _deleted(delete: Callable[[], None], quiet: bool) -> bool:
+        """Run one delete call; True when the thing is gone (also when it was gone already). Errors: raised,
+        or with `quiet` left for close()."""
         try:
-            self._lambda.create_alias(FunctionName=self._function, Name=alias, FunctionVersion=version)
-        except Exception as exc:
-            if error_code(exc) not in _CONFLICT:  # an alias left by a run killed hard is reused
-                with calling(what):
-                    raise
-            with calling(what):
-                self._lambda.update_alias(FunctionName=self._function, Name=alias, FunctionVersion=version)
-        self._aliases.append(alias)
-
-    def _delete(self, what: str, quiet: bool, **params: str) -> bool:
-        """One delete call (delete_alias with Name, delete_function with Qualifier); True when the thing is
-        gone (also when it was gone already). Errors: raised, or with `quiet` left for close()."""
-        call = self._lambda.delete_alias if "Name" in params else self._lambda.delete_function
-        try:
-            call(FunctionName=self._function, **params)
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return True
+            delete()
+        except NotFound:
+            return True
+        except Exception:
             if quiet:
                 return False
-            with calling(f"deleting {what} of {self._function}"):
-                raise
+            raise
         return True
 
     def _delete_alias(self, alias: str, quiet: bool = False) -> None:
-        if self._delete(f"alias {alias}", quiet, Name=alias):
+        if self._deleted(lambda: self._lambda.delete_alias(self._function, alias), quiet):
             self._aliases.remove(alias)
 
     def _delete_version(self, version: str, quiet: bool = False) -> None:
-        if self._delete(f"version {version}", quiet, Qualifier=version):
+        if self._deleted(lambda: self._lambda.delete_version(self._function, version), quiet):
             self._created.remove(version)
 
     def close(self) -> None:
