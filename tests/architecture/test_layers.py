@@ -19,6 +19,8 @@ import boto3/botocore; the Lambda function's code (sls_inference) never imports 
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +161,33 @@ def test_the_code_keeps_to_the_floor_plan() -> None:
     arrows = package_arrows(PACKAGE_ROOT, "sls_deploy") + package_arrows(FUNCTION_ROOT, "sls_inference")
     assert len(arrows) > 300, "the import scan found too few imports to mean anything"
     assert violations(a for a in arrows if not under(a.source, PENDING)) == []
+
+
+def unresolved(arrow: Arrow) -> str | None:
+    """Why a first-party import names nothing (None: it names a module, or a name a module defines). mypy
+    skips unknown modules (ignore_missing_imports), so a moved module would otherwise fail only at run time."""
+    parts = arrow.target.split(".")
+    if parts[0] not in ("sls_deploy", "sls_inference"):
+        return None
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
+        try:
+            found = importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            continue
+        rest = parts[cut:]
+        if not rest or (len(rest) == 1 and hasattr(importlib.import_module(module), rest[0])):
+            return None
+        return f"{arrow}: {module} has no {'.'.join(rest)}"
+    return f"{arrow}: no such module"
+
+
+def test_every_first_party_import_names_something_that_exists() -> None:
+    arrows = package_arrows(PACKAGE_ROOT, "sls_deploy") + package_arrows(FUNCTION_ROOT, "sls_inference")
+    assert [problem for a in arrows if (problem := unresolved(a))] == []
+    assert unresolved(Arrow("sls_deploy.pipeline", "sls_deploy.template.sam.FunctionSpec", 1)) is not None
 
 
 def test_every_room_of_the_package_is_on_a_floor() -> None:
