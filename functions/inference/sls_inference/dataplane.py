@@ -26,6 +26,7 @@ from . import batching, codec
 from .codec import INTERNAL_ERROR_MESSAGE, InferenceRequest, RequestError
 from .drift_watch import DriftWatch
 from .loader import LoadedModel
+from .processing import HookError, Processor, RawBody
 from .signature import TensorSpec
 
 # onnxruntime reports kernel failures caused by the input (an index out of range, shapes that do not broadcast)
@@ -53,6 +54,7 @@ class DataPlane:
         self.logger = logger
         self.allow_nan = bool(model.manifest.get("allow_nan", False))
         self._drift = drift
+        self.processor = Processor.for_model(model)  # None: the model takes tensors as they are
         self._output_names = [spec.name for spec in model.outputs]
         self._outputs_by_name = {spec.name: spec for spec in model.outputs}
         self._batchable = batching.batchable(model.inputs)
@@ -67,14 +69,18 @@ class DataPlane:
 
     def predict(self, payload: Any, tally: Tally | None = None) -> dict[str, Any]:
         """One request object → its response object. Raises RequestError for anything the client must fix."""
-        request = self._decode(payload)
-        return self._answer(request, tally if tally is not None else Tally())
+        tally = tally if tally is not None else Tally()
+        if self.processor is not None:
+            return self._answer_processed(self.processor, payload, tally)
+        return self._answer(self._decode(payload), tally)
 
     def predict_many(self, payloads: Sequence[Any], tally: Tally | None = None) -> list[Any]:
         """Several requests, batched into one session.run where shapes allow. Each result is the response
         object or a RequestError (payloads may already be RequestErrors: they are passed through)."""
         tally = tally if tally is not None else Tally()
         results: list[Any] = list(payloads)
+        if self.processor is not None:  # processed requests run one by one
+            return [p if isinstance(p, RequestError) else self._answer_one(p, tally) for p in payloads]
         decoded: list[tuple[int, InferenceRequest]] = []
         for index, payload in enumerate(payloads):
             if isinstance(payload, RequestError):
@@ -90,7 +96,38 @@ class DataPlane:
         return results
 
     def _decode(self, payload: Any) -> InferenceRequest:
+        if isinstance(payload, RawBody):
+            raise RequestError(
+                f"a {payload.content_type or 'non-JSON'} body is not taken here: this model takes JSON tensors",
+                status=415,
+                field="content-type",
+                expected="application/json",
+            )
+        if (
+            isinstance(payload, dict)
+            and ({"text", "image"} & set(payload))
+            and not ({"inputs", "instances"} & set(payload))
+        ):
+            kind = "text" if "text" in payload else "image"
+            raise RequestError(
+                f"this model takes tensors, not {kind}: it was pushed without "
+                f"{'--tokenizer' if kind == 'text' else 'an image spec (--image-size)'}",
+                field=kind,
+                expected='{"inputs": [...]} or {"instances": [...]}',
+            )
         return codec.decode_request(payload, self.model.inputs, self.model.outputs, self.allow_nan)
+
+    def _answer_processed(self, processor: Processor, payload: Any, tally: Tally) -> Any:
+        """Pre-process, run and post-process one request; a failing custom hook is a logged 500."""
+        try:
+            request = processor.decode(payload, self._decode)
+            specs, values = self._run(request.feeds, request.output_names, tally)
+            response = processor.encode(request, specs, values, payload, self.model.name, self.model.version)
+        except HookError:
+            self.logger.exception("custom handler failed")
+            raise RequestError(INTERNAL_ERROR_MESSAGE, status=500) from None
+        tally.rows += request.rows
+        return response
 
     def _answer(self, request: InferenceRequest, tally: Tally) -> dict[str, Any]:
         """Run one decoded request and encode its response; raises RequestError for client mistakes."""
@@ -132,9 +169,12 @@ class DataPlane:
         )
         return answers
 
-    def _answer_one(self, request: InferenceRequest, tally: Tally) -> Any:
-        """``_answer`` for one record of a batch: failures come back as a RequestError, never raised."""
+    def _answer_one(self, request: Any, tally: Tally) -> Any:
+        """``_answer`` for one record of a batch (a decoded request, or with processing the payload):
+        failures come back as a RequestError, never raised."""
         try:
+            if self.processor is not None:
+                return self._answer_processed(self.processor, request, tally)
             return self._answer(request, tally)
         except RequestError as err:
             return err

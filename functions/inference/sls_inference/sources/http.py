@@ -42,6 +42,7 @@ from ..codec import (
     parse_json,
 )
 from ..dataplane import DataPlane, Tally
+from ..processing import Processor, RawBody
 from . import EventKind, log_rejection
 
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json"}
@@ -60,7 +61,11 @@ class HttpSource:
             request = http_request(event, self.kind)
             found = route(request.method, request.path)
             self.plane.check_model(found.model, found.version)
-            body = self._infer(request, tally) if found.action == "infer" else self.plane.get(found.action)
+            body = (
+                self._infer(request, tally, found.model is not None)
+                if found.action == "infer"
+                else self.plane.get(found.action)
+            )
             response = http_response(200, body)
         except RequestError as err:
             log_rejection(self.logger, err)
@@ -71,7 +76,7 @@ class HttpSource:
         tally.status = response["statusCode"]
         return response
 
-    def _infer(self, request: HttpRequest, tally: Tally) -> Any:
+    def _infer(self, request: HttpRequest, tally: Tally, oip_route: bool = False) -> Any:
         if not request.body:
             raise RequestError(
                 "request body is empty; POST a JSON inference request",
@@ -79,11 +84,15 @@ class HttpSource:
                 expected='{"inputs": ...} or {"instances": [...]}',
             )
         binary = request.headers.get(binary_tensors.HEADER)
-        payload = (
-            parse_json(request.body)
-            if binary is None
-            else binary_tensors.decode_request(request.body, binary)
-        )
+        content_type = request.headers.get("content-type", "")
+        payload: Any
+        if binary is not None:
+            payload = binary_tensors.decode_request(request.body, binary)
+        elif not is_raw(content_type, self.plane.processor):
+            payload = parse_json(request.body)
+        else:  # an image upload or plain text: the model's processing takes it (415 without one)
+            body = request.body.encode("utf-8") if isinstance(request.body, str) else bytes(request.body)
+            payload = RawBody(body, content_type, "oip" if oip_route else "instances")
         return self.plane.predict(payload, tally)
 
 
@@ -96,6 +105,23 @@ class HttpRequest:
     path: str
     body: bytes | str | None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_raw(content_type: str, processor: Processor | None) -> bool:
+    """A body taken as it is rather than parsed as JSON: images and octet streams always (a model without an
+        image spec answers 415), text/plain when the model takes text, any non-JSON type when it takes images. The
+    rest is parsed as JSON, whatever
+        its type says (curl sends JSON as application/x-www-form-urlencoded)."""
+    media = content_type.split(";")[0].strip().lower()
+    if media.startswith("image/") or media == "application/octet-stream":
+        return True
+    kind = None if processor is None else processor.kind
+    if kind == "text":
+        return media == "text/plain"
+    json_like = media in ("", "application/json", "application/x-www-form-urlencoded") or media.endswith(
+        "+json"
+    )
+    return kind == "image" and not json_like  # an image model answers other media types with a 415
 
 
 def http_request(event: Mapping[str, Any], kind: EventKind) -> HttpRequest:
