@@ -10,7 +10,7 @@ from sls_inference.integrity import sha256_file
 
 from .zips import unzipped_size
 
-ArtifactKind = Literal["runtime-layer", "model-layer", "function-code"]
+ArtifactKind = Literal["runtime-layer", "processing-layer", "model-layer", "function-code"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Where the files that ship with sls-deploy live: the function code and the runtime-layer recipe.
+"""Where the files that ship with sls-deploy live: the function code and the layer recipes.
 
 In an installed wheel they sit inside the packages; in a source checkout (editable install) at the repo's top.
 """
@@ -21,7 +21,16 @@ def function_package_dir() -> Path:
 
 def runtime_recipe_dir() -> Path:
     """layers/runtime: the pinned requirements and slimming rules of the runtime layer."""
-    for candidate in (_PACKAGE_DIR / "_bundled" / "layers" / "runtime", _REPO_ROOT / "layers" / "runtime"):
-        if (candidate / "requirements.txt").is_file():
+    return _recipe_dir("runtime", "requirements.txt")
+
+
+def processing_recipe_dir() -> Path:
+    """layers/processing: the pinned packages a model's text or image processing adds in its own layer."""
+    return _recipe_dir("processing", "text.txt")
+
+
+def _recipe_dir(name: str, marker: str) -> Path:
+    for candidate in (_PACKAGE_DIR / "_bundled" / "layers" / name, _REPO_ROOT / "layers" / name):
+        if (candidate / marker).is_file():
             return candidate
-    raise FileNotFoundError("the runtime-layer recipe (layers/runtime) is missing from this installation")
+    raise FileNotFoundError(f"the {name}-layer recipe (layers/{name}) is missing from this installation")

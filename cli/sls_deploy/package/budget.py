@@ -77,11 +77,11 @@ class BudgetReport:
     def breakdown(self) -> str:
         """One line per artifact: name, kind, unzipped and zipped size, and the total."""
         width = max([len(a.name) for a in self.artifacts] + [5])
-        lines = [f"  {'name':<{width}}  {'kind':<13}  {'unzipped':>11}  {'zipped':>11}"]
+        lines = [f"  {'name':<{width}}  {'kind':<16}  {'unzipped':>11}  {'zipped':>11}"]
         for a in self.artifacts:
             upload = "  (via S3)" if a.needs_s3 else ""
             lines.append(
-                f"  {a.name:<{width}}  {a.kind:<13}  {mib(a.unzipped_bytes):>11}  "
+                f"  {a.name:<{width}}  {a.kind:<16}  {mib(a.unzipped_bytes):>11}  "
                 f"{mib(a.zipped_bytes):>11}{upload}"
             )
         lines.append(

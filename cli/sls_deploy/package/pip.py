@@ -7,6 +7,7 @@ the target folder. Raises PackagingError with pip's last lines and a hint when p
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def pip_install_for_platform(
     arch: str,
     python_version: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    what: str = "the runtime packages",
 ) -> PipResult:
     """Install `requirements` (a requirements file, or requirement strings) into `target` as Lambda's
     `python_version` ("3.12") on `arch` would need them: CPython binary wheels only, no bytecode.
@@ -93,7 +95,7 @@ def pip_install_for_platform(
         *COMMON_ARGS,
         *_requirement_args(requirements),
     ]
-    return run_pip(command, f"installing the runtime packages for {arch}/python{python_version}", timeout_s)
+    return run_pip(command, f"installing {what} for {arch}/python{python_version}", timeout_s)
 
 
 def pip_install_for_interpreter(
@@ -126,6 +128,16 @@ def pip_install_for_interpreter(
         command.append("--only-binary=:all:")
     command += _requirement_args(requirements)
     return run_pip(command, f"installing packages for {interpreter}", timeout_s)
+
+
+def installed_distributions(site: Path) -> dict[str, str]:
+    """Distribution name → version of each .dist-info pip left in `site`."""
+    packages = {}
+    for dist_info in sorted(site.glob("*.dist-info")):
+        match = re.fullmatch(r"(.+)-([^-]+)\.dist-info", dist_info.name)
+        if match:
+            packages[match.group(1)] = match.group(2)
+    return packages
 
 
 def run_pip(command: Sequence[str], what: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> PipResult:

@@ -8,7 +8,6 @@ Side effects: runs pip (network or pip's cache) and the target interpreter, writ
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -22,7 +21,7 @@ from ...core.interpreters import find_interpreter
 from ...core.progress import Progress
 from ...core.resources import runtime_recipe_dir
 from ...core.zips import zip_directory
-from ..pip import pip_install_for_platform
+from ..pip import installed_distributions, pip_install_for_platform
 from .bytecode import BytecodeReport, add_cold_start_bytecode
 from .recipe import (
     BUILDER_VERSION,
@@ -126,15 +125,6 @@ def _tree_bytes(root: Path) -> int:
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def _installed_packages(root: Path) -> dict[str, str]:
-    packages = {}
-    for dist_info in sorted(root.glob("*.dist-info")):
-        match = re.fullmatch(r"(.+)-([^-]+)\.dist-info", dist_info.name)
-        if match:
-            packages[match.group(1)] = match.group(2)
-    return packages
-
-
 def _missed_interpreter(layer_dir: Path, python_version: str, python: str) -> bool:
     """True if the cached layer was built without bytecode for want of an interpreter that exists now."""
     try:
@@ -188,7 +178,7 @@ def build_runtime_layer(
         say(f"runtime layer {arch}/python{python_version}: pip install ({REQUIREMENTS_NAME})")
         pip_install_for_platform(recipe / REQUIREMENTS_NAME, site, arch=arch, python_version=python_version)
         pip_done = time.perf_counter()
-        packages = _installed_packages(site)
+        packages = installed_distributions(site)
         naive_unzipped = _tree_bytes(site)
         say(f"runtime layer: slimming {naive_unzipped / 1e6:.1f} MB with {len(rules)} rules")
         slim = apply_slim_rules(site, rules)
