@@ -314,6 +314,44 @@ def test_a_model_taken_out_of_a_template_leaves_the_others_untouched():
     assert set(resources_of_type(translate_template(trimmed), "AWS::Lambda::Function")) == {"DigitsFunction"}
 
 
+WITH_PROCESSING = spec(
+    replace(
+        model("encoder"), processing_layer=LayerRef(".sls-deploy/build/encoder/processing.zip", "d" * 64)
+    ),
+    model("digits"),
+)
+
+
+def test_a_processing_layer_mounts_between_the_runtime_and_the_model_layer_of_its_function_only():
+    template = render_template(WITH_PROCESSING)
+    resources = template["Resources"]
+    assert resources["EncoderFunction"]["Properties"]["Layers"] == [
+        {"Ref": "RuntimeLayer"},
+        {"Ref": "EncoderProcessingLayer"},
+        {"Ref": "EncoderModelLayer"},
+    ]
+    assert resources["DigitsFunction"]["Properties"]["Layers"] == [
+        {"Ref": "RuntimeLayer"},
+        {"Ref": "DigitsModelLayer"},
+    ]
+    layer = resources["EncoderProcessingLayer"]["Properties"]
+    assert layer["CompatibleRuntimes"] == ["python3.12"] and layer["CompatibleArchitectures"] == ["x86_64"]
+    assert template["Metadata"]["sls-deploy"]["layers_sha256"]["EncoderProcessingLayer"] == "d" * 64
+    assert validate_template(template, "us-east-1") == []
+    trimmed = without_function(template, "encoder")
+    assert "EncoderProcessingLayer" not in trimmed["Resources"]
+    assert "EncoderProcessingLayer" not in trimmed["Metadata"]["sls-deploy"]["layers_sha256"]
+
+
+def test_a_new_processing_layer_publishes_a_new_version():
+    def with_processing(sha: str) -> TemplateSpec:
+        layer = LayerRef(f"s3://bucket/artifacts/{sha}.zip", sha)
+        return spec(replace(model("digits"), processing_layer=layer))
+
+    first = _published_version_id(with_processing("1" * 64))
+    assert _published_version_id(with_processing("2" * 64)) != first
+
+
 def test_alias_output_resolves_to_the_live_alias(translated_two):
     assert translated_two["Outputs"]["DigitsAliasArn"]["Value"] == {"Ref": "DigitsFunctionAliaslive"}
 
@@ -347,3 +385,20 @@ def test_missing_validators_raise_a_template_error_naming_the_extra(monkeypatch)
         validate_template(render_template(ONE))
     assert "cfn-lint" in info.value.message
     assert "sls-deploy[validate]" in info.value.hint
+
+
+def test_a_build_record_keeps_the_processing_layer_for_the_next_render(tmp_path):
+    from sls_deploy.core.config import ProjectConfig
+    from sls_deploy.template.project import record_function, recorded_functions
+
+    config = ProjectConfig(project_dir=tmp_path)
+    build_dir = tmp_path / ".sls-deploy" / "build"
+    layer = LayerRef(build_dir / "encoder" / "processing.zip", "d" * 64)
+    for function in (replace(model("encoder"), processing_layer=layer), model("digits")):
+        (build_dir / function.name).mkdir(parents=True)
+        record_function(config, function, build_dir / function.name)
+    read = {f.name: f for f in recorded_functions(config, build_dir)}
+    recorded = read["encoder"].processing_layer
+    assert recorded is not None and recorded.sha256 == "d" * 64
+    assert (tmp_path / recorded.uri).resolve() == layer.path_or_uri
+    assert read["digits"].processing_layer is None

@@ -51,6 +51,7 @@ def logical_ids(name: str) -> dict[str, str]:
     return {
         "function": f"{base}Function",
         "model_layer": f"{base}ModelLayer",
+        "processing_layer": f"{base}ProcessingLayer",
         "log_group": f"{base}LogGroup",
         "role": f"{base}Role",
         "errors_alarm": f"{base}ErrorsAlarm",

@@ -41,13 +41,15 @@ def _relative(config: ProjectConfig, path: Path) -> str:
     return Path(os.path.relpath(path, config.project_dir)).as_posix()
 
 
+def _recorded_uri(config: ProjectConfig, uri: str) -> str:
+    """An s3:// URI as it is; a local path relative to the project folder."""
+    return uri if uri.startswith("s3://") else _relative(config, Path(uri).resolve())
+
+
 def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path) -> None:
-    layer = spec.model_layer.uri
-    if not layer.startswith("s3://"):
-        layer = _relative(config, Path(layer).resolve())
     data = {
         "name": spec.name,
-        "model_layer": layer,
+        "model_layer": _recorded_uri(config, spec.model_layer.uri),
         "model_layer_sha256": spec.model_layer.sha256,
         "memory": spec.memory,
         "timeout": spec.timeout,
@@ -57,6 +59,9 @@ def record_function(config: ProjectConfig, spec: FunctionSpec, record_dir: Path)
         "model_sha256": spec.model_sha256,
         "canary": None if spec.canary is None else spec.canary.to_json(),
     }
+    if spec.processing_layer is not None:  # absent for a model without one: older records read the same
+        data["processing_layer"] = _recorded_uri(config, spec.processing_layer.uri)
+        data["processing_layer_sha256"] = spec.processing_layer.sha256
     atomic_write_text(record_dir / RECORD_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -81,6 +86,9 @@ def recorded_functions(config: ProjectConfig, build_dir: Path) -> tuple[Function
                     canary=CanarySpec(**data["canary"]) if data.get("canary") else None,
                     snapstart=config.snapstart,
                     provisioned=config.provisioned,
+                    processing_layer=LayerRef(data["processing_layer"], data["processing_layer_sha256"])
+                    if data.get("processing_layer")
+                    else None,
                 )
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -77,6 +77,8 @@ def render_template(spec: TemplateSpec) -> dict[str, Any]:
         expected += len(rendered)
         resources.update(rendered)
         outputs.update(_function_outputs(function, ids))
+        if function.processing_layer is not None:
+            layer_shas[ids["processing_layer"]] = function.processing_layer.sha256
         layer_shas[ids["model_layer"]] = function.model_layer.sha256
     resources[DASHBOARD_ID] = project_dashboard(project, resources)
     _check_unique_ids(resources, expected + 1, project, functions)
@@ -92,6 +94,32 @@ def render_template(spec: TemplateSpec) -> dict[str, Any]:
         "Metadata": {"sls-deploy": metadata},
         "Resources": resources,
         "Outputs": outputs,
+    }
+
+
+def _layers(function: FunctionSpec, ids: dict[str, str]) -> list[dict[str, str]]:
+    """Mount order: the runtime layer first, the model's processing layer, the model layer last."""
+    middle = [] if function.processing_layer is None else [{"Ref": ids["processing_layer"]}]
+    return [{"Ref": "RuntimeLayer"}, *middle, {"Ref": ids["model_layer"]}]
+
+
+def _processing_layer(project: str, function: FunctionSpec, ids: dict[str, str]) -> dict[str, Any]:
+    layer = function.processing_layer
+    assert layer is not None
+    return {
+        ids["processing_layer"]: {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "LayerName": bounded_name(f"{project}-{function.name}-processing", MAX_LAYER_NAME_CHARS),
+                "Description": f"sls-deploy processing for {function.name} (sha256 {layer.sha256[:12]})",
+                "ContentUri": layer.uri,
+                # Binary wheels built for one platform: this runtime and architecture only.
+                "CompatibleRuntimes": [function.runtime],
+                "CompatibleArchitectures": [function.arch],
+                "RetentionPolicy": "Retain",
+                "PublishLambdaVersion": True,
+            },
+        }
     }
 
 
@@ -111,7 +139,7 @@ def _function_resources(
         "MemorySize": function.memory,
         "Timeout": function.timeout,
         "Role": {"Fn::GetAtt": [ids["role"], "Arn"]},
-        "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": ids["model_layer"]}],  # mount order: model layer last
+        "Layers": _layers(function, ids),
         "AutoPublishAlias": ALIAS,
         # SAM names the published version after a hash of CodeUri alone unless told otherwise, so a new model
         # layer (same code) would leave `live` on the old version. With all properties hashed, and the layers
@@ -139,7 +167,8 @@ def _function_resources(
             ids, function.canary, function.alarms
         )
         monitoring.update(extra)
-    return {
+    resources = {} if function.processing_layer is None else _processing_layer(project, function, ids)
+    return resources | {
         ids["model_layer"]: {
             "Type": "AWS::Serverless::LayerVersion",
             "Properties": {

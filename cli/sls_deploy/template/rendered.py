@@ -17,6 +17,7 @@ from .monitoring import DASHBOARD_ID, dashboard_resource
 _RESOURCE_ID_KEYS = (
     "function",
     "model_layer",
+    "processing_layer",
     "log_group",
     "role",
     "errors_alarm",
@@ -67,7 +68,9 @@ def without_function(template: Mapping[str, Any], name: str) -> dict[str, Any]:
         resources[DASHBOARD_ID] = project_dashboard(project, resources)
     for key in ("output_function_arn", "output_alias_arn", "output_url"):
         trimmed.get("Outputs", {}).pop(ids[key], None)
-    trimmed.get("Metadata", {}).get("sls-deploy", {}).get("layers_sha256", {}).pop(ids["model_layer"], None)
+    shas = trimmed.get("Metadata", {}).get("sls-deploy", {}).get("layers_sha256", {})
+    for key in ("model_layer", "processing_layer"):
+        shas.pop(ids[key], None)
     return trimmed
 
 

@@ -87,6 +87,9 @@ class FunctionSpec:
     canary: CanarySpec | None = None  # this push shifts traffic through CodeDeploy (aws)
     snapstart: bool = False  # SnapStart on published versions
     provisioned: int = 0  # provisioned concurrency on the alias; 0: none
+    # The model's processing layer (tokenizers, Pillow, a custom handler's requirements), mounted between the
+    # runtime layer and the model layer; None: the model needs none.
+    processing_layer: LayerRef | None = None
 
     @classmethod
     def from_config(
@@ -98,6 +101,7 @@ class FunctionSpec:
         reserved_concurrency: int | None = None,
         model_sha256: str = "",
         canary: CanarySpec | None = None,
+        processing_layer: LayerRef | None = None,
     ) -> FunctionSpec:
         return cls(
             name=name,
@@ -114,6 +118,7 @@ class FunctionSpec:
             canary=canary,
             snapstart=config.snapstart,
             provisioned=config.provisioned,
+            processing_layer=processing_layer,
         )
 
 

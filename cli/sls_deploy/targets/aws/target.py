@@ -250,7 +250,9 @@ class AwsTarget:
         else:
             kept = without_function(template, name)
             self._deployer.apply_template(kept, info, f"removing {name}")
-            self.functions.delete_layers(layer_names(template, only=logical_ids(name)["model_layer"]))
+            ids = logical_ids(name)
+            for layer in ("model_layer", "processing_layer"):
+                self.functions.delete_layers(layer_names(template, only=ids[layer]))
         forget_function(self.config, name)
         purged: builtins.list[str] = []
         if purge:
