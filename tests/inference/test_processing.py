@@ -193,7 +193,7 @@ def test_labels_on_a_tensor_request_add_label_and_score_beside_the_outputs(tmp_p
 
 # --- custom code -----------------------------------------------------------------------------------------
 
-HANDLER = '''
+HANDLER = """
 import numpy as np
 from sls_inference.processing import BadRequest
 
@@ -209,7 +209,7 @@ def preprocess(request, state):
 
 def postprocess(outputs, request, state):
     return {"best": int(np.argmax(outputs["probabilities"][0])), "echo": request.get("tag")}
-'''
+"""
 
 
 def test_a_custom_handler_shapes_requests_and_answers_and_its_bad_request_is_a_400(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,4 +143,63 @@ def reference_label(model: Path, image: bytes, mean: float = 0.5, std: float = 0
 
 def write_labels(path: Path, labels: list[str] = DIGIT_LABELS) -> Path:
     path.write_text(json.dumps(labels), encoding="utf-8")
+    return path
+
+
+def export_tiny_bert(path: Path, vocab_size: int = len(WORDS) + 6, hidden: int = 32) -> Path:
+    """A BERT-style encoder (token + type + position embeddings, 2 transformer layers, random weights) exported
+    with torch: input_ids, attention_mask, token_type_ids [batch, seq] → last_hidden_state [batch, seq, hidden]."""
+    import torch
+
+    class Block(torch.nn.Module):
+        """Self-attention over the unmasked tokens, then a feed-forward layer, each with a residual + LayerNorm."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = torch.nn.Linear(hidden, 3 * hidden)
+            self.ff = torch.nn.Sequential(
+                torch.nn.Linear(hidden, 4 * hidden), torch.nn.GELU(), torch.nn.Linear(4 * hidden, hidden)
+            )
+            self.norm1, self.norm2 = torch.nn.LayerNorm(hidden), torch.nn.LayerNorm(hidden)
+
+        def forward(self, x, mask):  # type: ignore[no-untyped-def]
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            scores = q @ k.transpose(1, 2) / hidden**0.5 + (1.0 - mask[:, None, :]) * -1e4
+            x = self.norm1(x + torch.softmax(scores, dim=-1) @ v)
+            return self.norm2(x + self.ff(x))
+
+    class TinyBert(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words = torch.nn.Embedding(vocab_size, hidden)
+            self.types = torch.nn.Embedding(2, hidden)
+            self.positions = torch.nn.Embedding(64, hidden)
+            self.blocks = torch.nn.ModuleList([Block(), Block()])
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            positions = torch.cumsum(torch.ones_like(input_ids), dim=1) - 1
+            x = self.words(input_ids) + self.types(token_type_ids) + self.positions(positions)
+            mask = attention_mask.to(torch.float32)
+            for block in self.blocks:
+                x = block(x, mask)
+            return x
+
+    torch.manual_seed(0)
+    model = TinyBert().eval()
+    # batch 2 and seq 5 in the example, so the trace keeps both dims symbolic (a 1 would be folded in)
+    ids = torch.tensor([[2, 4, 5, 6, 3], [2, 7, 3, 0, 0]])
+    example = (ids, (ids != 0).to(torch.int64), torch.zeros(2, 5, dtype=torch.int64))
+    axes = {name: {0: "batch", 1: "seq"} for name in TEXT_INPUT_NAMES}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model,
+            example,
+            str(path),
+            input_names=list(TEXT_INPUT_NAMES),
+            output_names=["last_hidden_state"],
+            dynamic_axes={**axes, "last_hidden_state": {0: "batch", 1: "seq"}},
+            opset_version=17,
+            dynamo=False,
+        )
     return path

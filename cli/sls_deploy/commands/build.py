@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from .factory import open_target
-from .options import CONTEXT, build_options, compress_options, json_option, with_policy
+from .options import CONTEXT, build_options, compress_options, json_option, pop_processing, with_policy
 from .output import mb, print_warning, progress, render, routing_text, stdout
 from .root import main
 
@@ -182,6 +182,7 @@ def build(
     """
     from ..pipeline import build as run_build
 
+    processing = pop_processing(settings)
     config, policy, trust = with_policy(ctx, settings)
     with progress(not as_json) as step:
         result = run_build(
@@ -193,6 +194,7 @@ def build(
             policy=policy,
             trust_pickle=trust,
             target=open_target(config, step),
+            processing=processing,
         )
     render(result, as_json, print_build)
 
@@ -233,6 +235,7 @@ def push(
     """
     from ..pipeline import push as run_push
 
+    processing = pop_processing(settings)
     config, policy, trust = with_policy(ctx, settings)
     with progress(not as_json) as step:
         result = run_push(
@@ -246,6 +249,7 @@ def push(
             policy=policy,
             trust_pickle=trust,
             canary_percent=canary,
+            processing=processing,
         )
     render(result, as_json, print_push)
 

@@ -107,6 +107,136 @@ def with_policy(ctx: click.Context, settings: dict[str, Any], default_spec: str 
     return config, CompressionPolicy.from_config(config, metric=metric, force=force), trust
 
 
+def _numbers(kind: type, count: int | None = None) -> Any:
+    """A click callback reading "a,b,c" into a tuple of `kind` (exactly `count` of them when given)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
+        if value is None:
+            return None
+        try:
+            numbers = tuple(kind(part) for part in value.replace("x", ",").split(",") if part.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+        if not numbers or (count is not None and len(numbers) != count):
+            raise click.BadParameter(f"give {count or 'one or more'} comma-separated numbers, e.g. 224,224")
+        return numbers
+
+    return convert
+
+
+PROCESSING_FLAGS = (
+    "labels", "top_k", "tokenizer", "max_length", "truncation", "pooling", "no_normalize",
+    "image", "image_size", "mean", "std", "handler", "requirements",
+)  # fmt: skip
+
+
+def processing_options(func: Any) -> Any:
+    """How requests become the model's inputs and its outputs answers: labels, text, images, custom code."""
+    path = click.Path(exists=True, path_type=Path)
+    options = [
+        click.option(
+            "--labels",
+            type=path,
+            default=None,
+            help="Class names (one per line, or a JSON list/map): "
+            "answers carry label, score and --top-k alternatives beside the raw outputs.",
+        ),
+        click.option(
+            "--top-k",
+            type=click.IntRange(1),
+            default=1,
+            show_default=True,
+            help="With --labels: how many best classes each answer lists.",
+        ),
+        click.option(
+            "--tokenizer",
+            type=path,
+            default=None,
+            help="A Hugging Face tokenizer.json: requests "
+            'carry text ({"text": ...}, {"instances": [...]}, OIP BYTES), tokenized in the function.',
+        ),
+        click.option(
+            "--max-length",
+            type=click.IntRange(1),
+            default=None,
+            help="Tokens per text [default: the input's fixed length, else the tokenizer's, else 512].",
+        ),
+        click.option(
+            "--truncation",
+            type=click.Choice(["truncate", "error"]),
+            default="truncate",
+            show_default=True,
+            help="A text over --max-length is cut, or refused with a 400.",
+        ),
+        click.option(
+            "--pooling",
+            type=click.Choice(["mean", "cls", "none"]),
+            default="none",
+            show_default=True,
+            help="Token vectors → one embedding: the mask-weighted mean, the first token's, or none.",
+        ),
+        click.option(
+            "--no-normalize",
+            is_flag=True,
+            help="Keep the pooled embedding's length (default: L2-normalized).",
+        ),
+        click.option(
+            "--image",
+            is_flag=True,
+            help="Requests carry images (raw image/* bodies, base64 in JSON, OIP "
+            "BYTES), decoded and resized to the input's size; implied by --image-size/--mean/--std.",
+        ),
+        click.option(
+            "--image-size",
+            callback=_numbers(int, 2),
+            default=None,
+            metavar="H,W",
+            help="Height and width to resize to when the input's are symbolic.",
+        ),
+        click.option(
+            "--mean",
+            callback=_numbers(float),
+            default=None,
+            metavar="M[,M,M]",
+            help="Per-channel mean subtracted after scaling pixels to 0-1 [default: 0].",
+        ),
+        click.option(
+            "--std",
+            callback=_numbers(float),
+            default=None,
+            metavar="S[,S,S]",
+            help="Per-channel std divided by after the mean [default: 1].",
+        ),
+        click.option(
+            "--handler",
+            type=path,
+            default=None,
+            help="Your own load/preprocess/postprocess module "
+            "(a .py file or a folder with handler.py), shipped with the model; see the README.",
+        ),
+        click.option(
+            "--requirements",
+            type=path,
+            default=None,
+            help="With --handler: its third-party requirements, installed into the processing layer.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def pop_processing(settings: dict[str, Any]) -> Any:
+    """The ProcessingOptions of a command's flags (taken out of `settings`), None when none was given."""
+    from ..model.processing import ProcessingOptions
+
+    given = {key: settings.pop(key) for key in PROCESSING_FLAGS}
+    no_normalize = given.pop("no_normalize")
+    options = ProcessingOptions(**given, normalize=given["pooling"] != "none" and not no_normalize)
+    asked = (options.labels, options.tokenizer, options.handler, options.requirements)
+    return options if any(v is not None for v in asked) or options.wants_image else None
+
+
 def measurement_options(payload_help: str, count_help: str) -> Any:
     """--payload and -n/--count of the commands that invoke a function to measure it (cost, tune)."""
     options = [
@@ -175,6 +305,7 @@ def build_options(func: Any) -> Any:
             help="Keep N execution environments initialized on `live` (aws provisioned concurrency, billed "
             "while idle). 0: none.",
         ),
+        processing_options,
         compress_options,
         target_option,
         json_option,

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from .artifacts import Artifact
@@ -21,6 +22,18 @@ _REPORT_RE = re.compile(
     r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB\s+"
     r"Max Memory Used: (?P<used>\d+) MB(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
 )
+
+
+@dataclass(frozen=True)
+class ProcessingRecipe:
+    """What a model's processing layer is built from, so a target can build it for another platform:
+    "text"/"image" (tokenizers, Pillow) and a custom handler's requirements file."""
+
+    needs: tuple[str, ...]
+    requirements: Path | None = None
+
+    def describe(self) -> list[str]:
+        return [*self.needs, *([f"requirements {self.requirements.name}"] if self.requirements else [])]
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,7 @@ class FunctionBuild:
     # The project's SAM template rendered with this build (what template.yaml holds); the AWS target deploys
     # it. None for a build made without rendering one (tests, the local target's own runs).
     template: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    processing: ProcessingRecipe | None = None  # the recipe of its processing layer (None: it has none)
 
 
 @dataclass(frozen=True)

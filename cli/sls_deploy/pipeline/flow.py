@@ -17,7 +17,7 @@ from ..core.errors import ConfigError, ModelError
 from ..core.fsutil import atomic_write_text, link_or_copy
 from ..core.names import DEFAULT_HANDLER, function_environment
 from ..core.progress import Progress, quiet
-from ..core.records import FunctionBuild
+from ..core.records import FunctionBuild, ProcessingRecipe
 from ..model.baseline import DriftBaseline, compute_baseline
 from ..model.folder import (
     model_layer_dir,
@@ -25,9 +25,11 @@ from ..model.folder import (
     write_model_dir,
     zip_model_layer,
 )
+from ..model.processing import ProcessingOptions, check_handler_source, write_processing
 from ..model.samples import Samples
 from ..package.budget import check_budget
 from ..package.function_code import build_function_code
+from ..package.processing_layer import build_processing_layer
 from ..package.runtime import build_runtime_layer
 from ..targets.base import Target
 from ..template.monitoring import CanarySpec
@@ -59,11 +61,19 @@ def smoke_check(model_dir: Path, samples: Samples, memory: int) -> tuple[SmokeCh
     import time
 
     from sls_inference.loader import ModelLoadError, load_model
+    from sls_inference.processing import Processor, SpecError
 
     try:
         loaded = load_model(model_dir, memory_mb=memory)
     except ModelLoadError as exc:
         raise ModelError(f"the built model layer does not load: {exc}", "report this as a bug") from exc
+    try:  # the processing the function builds at init, from the files the layer holds
+        Processor.for_model(loaded, hooks=False)  # a custom handler's imports live in its processing layer
+    except SpecError as exc:
+        raise ModelError(
+            f"the model layer's processing does not load: {exc}", "check the processing flags"
+        ) from exc
+    check_handler_source(model_dir)
     started = time.perf_counter()
     try:
         results = loaded.session.run(None, dict(samples.arrays))
@@ -105,6 +115,19 @@ def in_build_dir(artifact: Artifact, build_dir: Path) -> Artifact:
     return replace(artifact, zip_path=dest)
 
 
+def _processing_layer(
+    config: ProjectConfig, recipe: ProcessingRecipe | None, build_dir: Path, progress: Progress
+) -> Artifact | None:
+    """The model's processing layer for the deploy platform (cached), linked into the build folder."""
+    if recipe is None:
+        return None
+    progress(f"building the processing layer ({', '.join(recipe.describe())}; cached after the first build)")
+    layer = build_processing_layer(
+        recipe.needs, recipe.requirements, config.arch, config.python_version, config.cache_path, progress
+    )
+    return None if layer is None else in_build_dir(layer, build_dir)
+
+
 def build(
     config: ProjectConfig,
     model_path: Path,
@@ -115,6 +138,7 @@ def build(
     trust_pickle: bool = False,
     canary_percent: float | None = None,
     target: Target | None = None,
+    processing: ProcessingOptions | None = None,
 ) -> BuildResult:
     """Check (or convert) the model, compress it if asked, build the three artifacts, check the budget and
     the model layer, render the template (with a canary percentage: with CodeDeploy's deployment
@@ -127,7 +151,7 @@ def build(
             "who learns the URL can invoke it and run up the bill"
         )
     build_dir = config.state_path / "build"
-    intake = model_intake(model_path, name, sample, build_dir, trust_pickle, progress)
+    intake = model_intake(model_path, name, sample, build_dir, trust_pickle, progress, processing)
     name, info, samples = intake.name, intake.info, intake.samples
     warnings.extend(intake.warnings)
     source = layer_source(config, intake, policy, build_dir, progress)
@@ -143,6 +167,8 @@ def build(
         sha256=source.sha256,
         extra=source.extra,
     )
+    if intake.processing is not None:
+        write_processing(layer_dir, intake.processing)
     progress("running the model layer on the samples")
     smoke, predictions = smoke_check(layer_dir, samples, config.memory)
     drift = drift_baseline(config, layer_dir, intake, predictions)
@@ -154,7 +180,10 @@ def build(
         build_dir,
     )
     code = build_function_code(build_dir, config.python_version, config.python)
-    budget = check_budget([code, deploy_runtime, model_layer])
+    recipe = None if intake.processing is None else intake.processing.recipe
+    processing_layer = _processing_layer(config, recipe, build_dir, progress)
+    layers = (deploy_runtime, *([processing_layer] if processing_layer else []), model_layer)
+    budget = check_budget([code, *layers])
     progress("rendering template.yaml")
     spec = FunctionSpec.from_config(
         config,
@@ -163,12 +192,15 @@ def build(
         reserved_concurrency=config.reserved_concurrency or None,
         model_sha256=info.sha256,
         canary=canary_spec(config, canary_percent),
+        processing_layer=None
+        if processing_layer is None
+        else LayerRef(processing_layer.zip_path, processing_layer.sha256),
     )
     template = write_project_template(config, spec, deploy_runtime, code, build_dir)
     function = FunctionBuild(
         name=name,
         code=code,
-        layers=(deploy_runtime, model_layer),
+        layers=layers,
         handler=DEFAULT_HANDLER,
         runtime=config.runtime,
         arch=config.arch,
@@ -179,6 +211,7 @@ def build(
         public=config.public,
         reserved_concurrency=config.reserved_concurrency,
         template=template.document,
+        processing=recipe,
     )
     interpreter = ""
     if target is not None:
@@ -195,6 +228,7 @@ def build(
         warnings=tuple(warnings),
         compression=source.report,
         drift=None if drift is None else drift.summary(),
+        processing=None if intake.processing is None else intake.processing.summary(),
     )
 
 
@@ -209,6 +243,7 @@ def push(
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
     canary_percent: float | None = None,
+    processing: ProcessingOptions | None = None,
 ) -> PushResult:
     """Build, then plan and apply on `target`; with `canary_percent` the new version gets that share of
     `live`'s traffic. With `dry_run`, plan and discard: the plan's steps are what apply would run."""
@@ -224,6 +259,7 @@ def push(
         trust_pickle=trust_pickle,
         canary_percent=canary_percent,
         target=target,
+        processing=processing,
     )
     plan = target.plan(result.function, canary_percent)
     if dry_run:

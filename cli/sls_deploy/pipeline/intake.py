@@ -15,6 +15,7 @@ from ..core.errors import ConfigError
 from ..core.progress import Progress
 from ..model.convert import convert_to_onnx, needs_conversion
 from ..model.onnx_model import ModelInfo, inspect_model, single_file_model
+from ..model.processing import Processing, ProcessingOptions, processing_for, text_samples
 from ..model.samples import Samples, generate_samples, load_samples
 
 
@@ -39,6 +40,7 @@ class Intake:
     model_file: Path  # one self-contained .onnx file
     prepared: PreparedModel | None  # a folder written by `compress`: its choice is kept
     warnings: tuple[str, ...]
+    processing: Processing | None = None  # pre/post-processing checked against the signature
 
 
 def model_intake(
@@ -48,6 +50,7 @@ def model_intake(
     work_dir: Path,
     trust_pickle: bool,
     progress: Progress,
+    processing_options: ProcessingOptions | None = None,
 ) -> Intake:
     prepared = read_compressed_dir(model_path) if model_path.is_dir() else None
     name = check_name(name or (prepared.name if prepared and prepared.name else default_name(model_path)))
@@ -61,7 +64,14 @@ def model_intake(
         )
     progress(f"checking {model_path}")
     info = inspect_model(model_path)
-    if sample is not None:
+    processing = (
+        None if processing_options is None else processing_for(processing_options, info.inputs, info.outputs)
+    )
+    if processing is not None and processing.spec.text is not None:
+        samples = text_samples(processing, info.inputs, sample)
+        if sample is None:
+            warnings.append("no --sample given: the model was checked on a few built-in sentences")
+    elif sample is not None:
         samples = load_samples(sample, info.inputs)
     else:
         samples = generate_samples(info.inputs)
@@ -70,7 +80,7 @@ def model_intake(
             "(and its drift baseline is made from them)"
         )
     model_file = single_file_model(info, work_dir / name / "merged.onnx")
-    return Intake(name, info, samples, model_file, prepared, tuple(warnings))
+    return Intake(name, info, samples, model_file, prepared, tuple(warnings), processing)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class BuildResult:
     warnings: tuple[str, ...] = ()
     compression: dict[str, Any] | None = None  # the compression report (None: --compress none)
     drift: dict[str, Any] | None = None  # the drift baseline's summary (None: nothing to watch)
+    processing: dict[str, Any] | None = None  # the processing spec (None: tensors in and out)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class BuildResult:
             "warnings": list(self.warnings),
             "compression": self.compression,
             "drift": self.drift,
+            "processing": self.processing,
         }
 
 

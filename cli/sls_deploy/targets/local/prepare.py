@@ -14,9 +14,11 @@ import sys
 from dataclasses import dataclass, replace
 
 from ...core import interpreters
+from ...core.artifacts import Artifact
 from ...core.config import ProjectConfig
 from ...core.progress import Progress
 from ...core.records import FunctionBuild, PreparedBuild
+from ...package.processing_layer import build_processing_layer
 from ...package.runtime import build_runtime_layer, host_layer_arch
 
 
@@ -67,8 +69,29 @@ def prepare_build(config: ProjectConfig, build: FunctionBuild, progress: Progres
         )
         function = replace(
             build,
-            layers=(layer, *build.layers[1:]),
+            layers=(layer, *_local_processing_layers(config, build, runtime, progress), build.layers[-1]),
             runtime=f"python{runtime.python_version}",
             arch=runtime.arch,
         )
     return PreparedBuild(function, runtime.interpreter, runtime.warnings)
+
+
+def _local_processing_layers(
+    config: ProjectConfig, build: FunctionBuild, runtime: LocalRuntime, progress: Progress
+) -> tuple[Artifact, ...]:
+    """The processing layer (between the runtime and the model layer) built for the local runtime."""
+    middle = build.layers[1:-1]
+    if build.processing is None or not middle:
+        return middle
+    progress(
+        f"building the processing layer for the local target ({runtime.arch}, python{runtime.python_version})"
+    )
+    layer = build_processing_layer(
+        build.processing.needs,
+        build.processing.requirements,
+        runtime.arch,
+        runtime.python_version,
+        config.cache_path,
+        progress,
+    )
+    return () if layer is None else (layer,)

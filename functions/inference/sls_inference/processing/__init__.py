@@ -49,11 +49,15 @@ class RawBody:
 class Processor:
     """The processing of one model, built from its spec at init (SpecError when it does not fit)."""
 
-    def __init__(self, spec: ProcessingSpec, model: LoadedModel) -> None:
+    def __init__(self, spec: ProcessingSpec, model: LoadedModel, *, hooks: bool = True) -> None:
         check(spec, model.inputs, model.outputs)
         model_dir = model.path
         self.spec = spec
-        self.custom = CustomProcessor(spec.handler, model_dir, model.inputs) if spec.handler else None
+        self.custom = (
+            CustomProcessor(spec.handler, model_dir, model.inputs)
+            if spec.handler is not None and hooks
+            else None
+        )
         self.text: Any = None
         self.image: Any = None
         self.labels: Any = None
@@ -71,12 +75,14 @@ class Processor:
             self.labels = LabelsProcessor(spec.labels, model_dir, model.outputs)
 
     @classmethod
-    def for_model(cls, model: LoadedModel) -> Processor | None:
+    def for_model(cls, model: LoadedModel, *, hooks: bool = True) -> Processor | None:
+        """The model's processing (None: it has none). `hooks=False` leaves a custom handler's module
+        unimported: the build checks the rest where the handler's own requirements are not installed."""
         data = model.manifest.get("processing")
         if data is None:
             return None
         spec = ProcessingSpec.from_json(data)
-        return None if spec.empty else cls(spec, model)
+        return None if spec.empty else cls(spec, model, hooks=hooks)
 
     @property
     def kind(self) -> str | None:
