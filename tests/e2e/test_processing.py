@@ -148,3 +148,27 @@ def test_a_custom_handler_with_a_requirement_runs_from_its_layer_and_its_bad_req
     assert refused.exit_code == 1
     error = json.loads(refused.stdout)["payload"]["error"]
     assert error["status"] == 400 and "send" in error["message"]
+
+
+def test_compress_on_a_tokenizer_model_takes_texts_gates_on_the_embedding_and_push_dir_keeps_it(
+    example_project: Path,
+):
+    export_tiny_bert(example_project / "encoder.onnx")
+    write_tokenizer(example_project / "tokenizer.json")
+    texts = [f"{a} {b} sat on the mat" for a in ("the", "a") for b in ("cat", "dog", "red dog", "fast cat")]
+    (example_project / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = cli(
+        "compress", "encoder.onnx", "--out", "small", "--tokenizer", "tokenizer.json", "--pooling", "mean",
+        "--sample", "texts.txt", "--compress", "auto", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["compression"]
+    assert report["metric"] == "cosine" and report["rows"] == len(texts) and report["samples"] == "texts.txt"
+    measured = [c for c in report["report"] if c["agreement"]["value"] is not None]
+    assert measured and all(c["agreement"]["outputs"] == ["embedding"] for c in measured)
+    pushed = push("small", "--name", "small-encoder")
+    assert pushed["processing"]["text"]["pooling"] == "mean"
+    invoked = cli("invoke", "small-encoder", "--data", json.dumps({"text": texts[0]}), "--json")
+    assert invoked.exit_code == 0, invoked.output
+    (embedding,) = json.loads(invoked.stdout)["payload"]["predictions"]
+    assert abs(np.linalg.norm(embedding) - 1) < 1e-4

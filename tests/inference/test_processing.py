@@ -152,8 +152,11 @@ def test_base64_images_in_json_and_jpeg_bodies_are_taken(tmp_path):
 def test_bad_images_are_clear_4xx_answers(tmp_path):
     app = make_app(_image_dir(tmp_path))
     truncated = digit_image(4)[:60]
+    jpeg = digit_image(4, size=64, fmt="JPEG")
+    truncated_jpeg = jpeg[: len(jpeg) * 2 // 3]  # header intact, scan data cut off
     cases = [
         (_raw_image_event("/", truncated), 400, "image 0 cannot be decoded"),
+        (_raw_image_event("/", truncated_jpeg, "image/jpeg"), 400, "image 0 cannot be decoded"),
         (_raw_image_event("/", b"not an image at all"), 400, "cannot be decoded"),
         (_raw_image_event("/", b"{}", "application/pdf"), 415, "not taken by this image model"),
     ]

@@ -14,7 +14,9 @@ from sls_deploy.core.errors import ModelError
 from sls_deploy.model.processing import (
     ProcessingOptions,
     check_handler_source,
+    output_view,
     processing_for,
+    processing_from_folder,
     read_labels_file,
     text_samples,
     write_processing,
@@ -166,3 +168,48 @@ def test_a_handler_is_compiled_at_push_not_imported_and_a_syntax_error_names_fil
     assert "fix the handler file" in refused.value.hint
     (handler / "helpers.py").write_text("def f():\n    pass\n", encoding="utf-8")
     check_handler_source(tmp_path / "model")
+
+
+def test_the_gate_compares_a_pooling_text_models_embedding_and_the_raw_outputs_otherwise(tmp_path):
+    tokenizer = write_tokenizer(tmp_path / "tokenizer.json")
+    hidden = (TensorSpec("last_hidden_state", "float32", ("N", "seq", 4)),)
+    options = ProcessingOptions(tokenizer=tokenizer, pooling="mean", normalize=True)
+    pooled = processing_for(options, TEXT_INPUTS, hidden)
+    view = output_view(pooled, TEXT_INPUTS)
+    assert view is not None
+    tokens = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    mask = np.array([[1, 1, 0], [1, 1, 1]])
+    specs, values = view(hidden, [tokens], {"input_ids": mask, "attention_mask": mask})
+    assert [s.name for s in specs] == ["embedding"]
+    expected = tokens[0, :2].mean(axis=0)  # the padded token is left out
+    np.testing.assert_allclose(values[0][0], expected / np.linalg.norm(expected), rtol=1e-6)
+    raw = processing_for(ProcessingOptions(tokenizer=tokenizer), TEXT_INPUTS, hidden)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join("abcdefghij"), encoding="utf-8")
+    labelled = processing_for(ProcessingOptions(labels=labels), TABULAR, SCORES)
+    assert output_view(raw, TEXT_INPUTS) is None and output_view(labelled, TABULAR) is None
+    assert output_view(None, TABULAR) is None
+
+
+def test_a_compressed_folder_gives_back_the_processing_it_was_written_with(tmp_path):
+    tokenizer = write_tokenizer(tmp_path / "tokenizer.json")
+    requirements = tmp_path / "reqs.txt"
+    requirements.write_text("humanize==4.17.0\n", encoding="utf-8")
+    handler = tmp_path / "h.py"
+    handler.write_text("def postprocess(outputs, request, state):\n    return {}\n", encoding="utf-8")
+    options = ProcessingOptions(
+        tokenizer=tokenizer, pooling="cls", handler=handler, requirements=requirements
+    )
+    processing = processing_for(options, TEXT_INPUTS, SCORES)
+    assert processing is not None
+    folder = tmp_path / "small"
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({"format": 1}), encoding="utf-8")
+    write_processing(folder, processing, with_requirements=True)
+    back = processing_from_folder(folder, TEXT_INPUTS, SCORES)
+    assert back is not None and back.spec == processing.spec
+    assert back.recipe is not None and back.recipe.needs == ("text",)
+    assert back.requirements is not None and back.requirements.read_text() == "humanize==4.17.0\n"
+    assert set(back.files) == {"tokenizer.json", "handler"}
+    (folder / "model.json").write_text(json.dumps({"format": 1}), encoding="utf-8")
+    assert processing_from_folder(folder, TEXT_INPUTS, SCORES) is None

@@ -10,7 +10,15 @@ from rich import box
 from rich.table import Table
 
 from .factory import open_target
-from .options import CONTEXT, build_options, compress_options, json_option, pop_processing, with_policy
+from .options import (
+    CONTEXT,
+    build_options,
+    compress_options,
+    json_option,
+    pop_processing,
+    processing_options,
+    with_policy,
+)
 from .output import mb, print_warning, progress, render, routing_text, stdout
 from .root import main
 
@@ -272,7 +280,8 @@ def push(
     "-s",
     type=click.Path(path_type=Path),
     default=None,
-    help="Sample inputs (.npz, .npy or a .json request): agreement is measured and int8-static calibrated on them.",
+    help="Sample inputs (.npz, .npy or a .json request): agreement is measured and int8-static calibrated on "
+    "them. With --tokenizer: texts (.txt, .jsonl, .json, .npz of strings), tokenized as the function does.",
 )
 @click.option(
     "--memory", type=int, default=None, help="Memory in MB: sets the threads latency is timed with."
@@ -283,6 +292,7 @@ def push(
     default=None,
     help="Deploy architecture (int8-static: unsigned activations on x86_64, signed on arm64).",
 )
+@processing_options
 @compress_options
 @json_option
 @click.pass_context
@@ -309,9 +319,18 @@ def compress(
     """
     from ..pipeline import compress as run_compress
 
+    processing = pop_processing(settings)
     config, policy, trust = with_policy(ctx, settings, default_spec="auto")
     with progress(not as_json) as step:
         result = run_compress(
-            config, model, out_dir, name=name, sample=sample, progress=step, policy=policy, trust_pickle=trust
+            config,
+            model,
+            out_dir,
+            name=name,
+            sample=sample,
+            progress=step,
+            policy=policy,
+            trust_pickle=trust,
+            processing=processing,
         )
     render(result, as_json, print_compress)

@@ -268,7 +268,8 @@ def build_options(func: Any) -> Any:
             "-s",
             type=click.Path(path_type=Path),
             default=None,
-            help="Sample inputs (.npz, .npy or a .json request) used to check the model.",
+            help="Sample inputs (.npz, .npy or a .json request) used to check the model; with --tokenizer, "
+            'texts (.txt one per line, .jsonl {"text": ...} per line, .json list, .npz of strings).',
         ),
         click.option("--memory", type=int, default=None, help="Memory in MB, 128-10240 [default: 1024]."),
         click.option("--timeout", type=int, default=None, help="Timeout in seconds, 1-900 [default: 30]."),

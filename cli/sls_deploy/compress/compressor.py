@@ -29,6 +29,7 @@ from ..core.errors import CompressionError, ConfigError, ModelError
 from ..core.progress import Progress, quiet
 from ..model import graphs
 from ..model.folder import build_model_layer, model_layer_dir
+from ..model.processing import OutputView
 from ..model.samples import Samples
 from . import gate, plans
 from .base import MethodContext, MethodError
@@ -165,7 +166,8 @@ class _Reference:
     """The original model loaded and run on the samples: what every candidate is measured against."""
 
     loaded: LoadedModel
-    outputs: list[Any]  # the original's outputs on the samples
+    specs: Sequence[TensorSpec]  # what is compared: the model's outputs, or the post-processed ones
+    outputs: list[Any]  # the original's outputs on the samples (post-processed with a view)
     metric: str
     threshold: float
     rows: int
@@ -188,6 +190,11 @@ class _Bench:
     flow: Sequence[str]  # the original's control-flow ops
     reference: _Reference
     progress: Progress
+    view: OutputView | None = None
+
+    def compared(self, specs: Sequence[TensorSpec], outputs: list[Any]) -> list[Any]:
+        """A run's outputs as the gate compares them (post-processed by the view, if any)."""
+        return outputs if self.view is None else self.view(specs, outputs, self.samples.arrays)[1]
 
 
 def _measure_original(
@@ -202,8 +209,10 @@ def _measure_original(
     samples: Samples,
     policy: CompressionPolicy,
     memory_mb: int,
+    view: OutputView | None = None,
 ) -> tuple[_Reference, CandidateReport]:
-    """The original laid out in `folder`, loaded and run on the samples; and its baseline report."""
+    """The original laid out in `folder`, loaded and run on the samples (its outputs post-processed by
+    `view`); and its baseline report."""
     layer = build_model_layer(
         model_path, name, folder, inputs=inputs, outputs=outputs, opset=opset, sha256=sha256
     )
@@ -215,17 +224,22 @@ def _measure_original(
             f"the original model does not run on the sample inputs ({samples.source}): {_first_line(exc)}",
             "check that the samples have the shapes and dtypes the model was exported with",
         ) from exc
-    metric = gate.choose_metric(base.outputs, reference) if policy.metric == "auto" else policy.metric
+    specs: Sequence[TensorSpec] = base.outputs
+    if view is not None:
+        specs, reference = view(base.outputs, reference, samples.arrays)
+    metric = gate.choose_metric(specs, reference) if policy.metric == "auto" else policy.metric
     rows = gate.sample_rows(samples)
     one, many, batch_rows = gate.latency_feeds(samples, base.inputs)
-    measured = _Reference(base, reference, metric, policy.threshold(metric), rows, one, many, batch_rows)
+    measured = _Reference(
+        base, specs, reference, metric, policy.threshold(metric), rows, one, many, batch_rows
+    )
     baseline = CandidateReport(
         method="none",
         verdict="baseline",
         reason="the original model",
         size_bytes=model_path.stat().st_size,
         zipped_bytes=layer.zipped_bytes,
-        agreement=gate.measure_agreement(metric, base.outputs, reference, reference, rows),
+        agreement=gate.measure_agreement(metric, specs, reference, reference, rows),
         load_ms=base.load_ms,
     )
     return measured, baseline
@@ -278,8 +292,8 @@ def _built_and_measured(
         loaded.outputs, ref.loaded.outputs
     ):
         raise MethodError("the compressed model's inputs or outputs differ from the original's")
-    result = loaded.session.run(None, dict(bench.samples.arrays))
-    agreement = gate.measure_agreement(ref.metric, ref.loaded.outputs, ref.outputs, result, ref.rows)
+    result = bench.compared(loaded.outputs, loaded.session.run(None, dict(bench.samples.arrays)))
+    agreement = gate.measure_agreement(ref.metric, ref.specs, ref.outputs, result, ref.rows)
     latency, passed, reason = _timed(bench, loaded, agreement, label, counter)
     report = CandidateReport(
         method=label,
@@ -345,8 +359,10 @@ def compress_model(
     arch: str,
     sha256: str | None = None,
     progress: Progress = quiet,
+    view: OutputView | None = None,
 ) -> CompressedModel:
-    """Measure the candidates `policy` names against the original and return the chosen model."""
+    """Measure the candidates `policy` names against the original and return the chosen model. With `view`,
+    agreement is measured on the post-processed outputs (what the function answers), not the raw ones."""
     candidate_plans = plans.parse(policy.spec)
     if work_dir.exists():
         shutil.rmtree(work_dir)
@@ -370,6 +386,7 @@ def compress_model(
         samples=samples,
         policy=policy,
         memory_mb=memory_mb,
+        view=view,
     )
     original = onnx.load(str(model_path))
     fixed = graphs.dedupe_opsets(original)
@@ -379,7 +396,7 @@ def compress_model(
         )
     flow = graphs.control_flow_ops(original)
     bench = _Bench(
-        name, inputs, outputs, samples, arch, memory_mb, policy.max_slowdown, flow, reference, progress
+        name, inputs, outputs, samples, arch, memory_mb, policy.max_slowdown, flow, reference, progress, view
     )
 
     built: dict[str, _Built] = {"none": _Built(model_path, dict(opset))}

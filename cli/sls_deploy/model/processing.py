@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from .folder import manifest_bytes
 from .samples import Samples
 
 LABELS_FILE = "labels.json"
+REQUIREMENTS_FILE = "requirements.txt"  # beside a compressed folder's model.json: the handler's requirements
 TOKENIZER_FILE = "tokenizer.json"
 HANDLER_DIR = "handler"
 INSTALL_HINT = "install the processing extra: pip install 'sls-deploy[processing]'"
@@ -129,6 +131,55 @@ def processing_for(
     return Processing(spec, files, options.requirements)
 
 
+# The function's post-processing of a run's outputs, called with the output specs, the outputs and the feeds
+# they came from (the compression gate compares what clients receive).
+OutputView = Callable[
+    [Sequence[TensorSpec], list[Any], Mapping[str, np.ndarray]], tuple[Sequence[TensorSpec], list[Any]]
+]
+
+
+def output_view(processing: Processing | None, inputs: Sequence[TensorSpec]) -> OutputView | None:
+    """How the function post-processes a run's outputs before it answers, for the compression gate to
+    compare what clients receive: a text model's pooled (and normalized) embedding. None: the raw outputs
+    are the answer (labels only name the argmax of scores the gate compares anyway)."""
+    text = None if processing is None else processing.spec.text
+    if processing is None or text is None or (text.pooling == "none" and not text.normalize):
+        return None
+    processor = _text_processor(processing, inputs)
+
+    def view(
+        specs: Sequence[TensorSpec], values: list[Any], feeds: Mapping[str, np.ndarray]
+    ) -> tuple[Sequence[TensorSpec], list[Any]]:
+        return processor.postprocess(list(specs), values, dict(feeds))
+
+    return view
+
+
+def processing_from_folder(
+    folder: Path, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]
+) -> Processing | None:
+    """The processing a folder written by `compress` keeps (None: it has none), checked against the model."""
+    manifest = json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    if not manifest.get("processing"):
+        return None
+    try:
+        spec = ProcessingSpec.from_json(manifest["processing"])
+        check(spec, inputs, outputs)
+    except SpecError as exc:
+        raise ModelError(f"{folder}: its processing does not fit the model: {exc}", _hint(exc)) from exc
+    files = {
+        name: Path(folder) / name
+        for name, part in (
+            (LABELS_FILE, spec.labels),
+            (TOKENIZER_FILE, spec.text),
+            (HANDLER_DIR, spec.handler),
+        )
+        if part is not None
+    }
+    requirements = Path(folder) / REQUIREMENTS_FILE
+    return Processing(spec, files, requirements if requirements.is_file() else None)
+
+
 def _hint(exc: SpecError) -> str:
     text = str(exc)
     if "labels" in text:
@@ -194,9 +245,12 @@ def _handler_module(path: Path) -> str:
     raise SpecError(f"the custom handler {path} is neither a .py file nor a folder holding handler.py")
 
 
-def write_processing(layer_dir: Path, processing: Processing) -> None:
-    """Copy the processing's files into a model folder and record its spec in model.json."""
+def write_processing(layer_dir: Path, processing: Processing, *, with_requirements: bool = False) -> None:
+    """Copy the processing's files into a model folder and record its spec in model.json; with
+    `with_requirements` (a folder `compress` writes) the handler's requirements file too, for `push DIR`."""
     layer_dir = Path(layer_dir)
+    if with_requirements and processing.requirements is not None:
+        shutil.copyfile(processing.requirements, layer_dir / REQUIREMENTS_FILE)
     for name, source in processing.files.items():
         destination = layer_dir / name
         if name == LABELS_FILE:  # normalized to the JSON list the function reads
@@ -242,17 +296,21 @@ DEFAULT_TEXTS = (
 TEXT_SAMPLE_SUFFIXES = (".txt", ".jsonl", ".json", ".npz")
 
 
-def text_samples(processing: Processing, inputs: tuple[TensorSpec, ...], sample: Path | None) -> Samples:
-    """A text model's samples: the texts of `sample` (.txt one per line, .jsonl {"text": …} per line, a .json
-    list or {"text": [...]}, an .npz of strings), else DEFAULT_TEXTS — tokenized by the function's own code."""
+def _text_processor(processing: Processing, inputs: Sequence[TensorSpec]) -> Any:
+    """The function's own TextProcessor, reading the tokenizer from where the push found it."""
     from sls_inference.processing.text import TextProcessor
 
     assert processing.spec.text is not None
     tokenizer = processing.files[TOKENIZER_FILE]
-    spec = replace(processing.spec.text, tokenizer=tokenizer.name)
+    return TextProcessor(replace(processing.spec.text, tokenizer=tokenizer.name), tokenizer.parent, inputs)
+
+
+def text_samples(processing: Processing, inputs: tuple[TensorSpec, ...], sample: Path | None) -> Samples:
+    """A text model's samples: the texts of `sample` (.txt one per line, .jsonl {"text": …} per line, a .json
+    list or {"text": [...]}, an .npz of strings), else DEFAULT_TEXTS — tokenized by the function's own code."""
     texts = list(DEFAULT_TEXTS) if sample is None else read_texts(sample)
     try:
-        feeds = TextProcessor(spec, tokenizer.parent, inputs).feeds(texts)
+        feeds = _text_processor(processing, inputs).feeds(texts)
     except RequestError as exc:
         raise ModelError(
             f"the sample texts cannot be tokenized: {exc.message}", "check the sample file"

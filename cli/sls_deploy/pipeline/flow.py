@@ -279,8 +279,11 @@ def compress(
     progress: Progress = quiet,
     policy: CompressionPolicy | None = None,
     trust_pickle: bool = False,
+    processing: ProcessingOptions | None = None,
 ) -> CompressResult:
-    """The build flow up to the model layer's content, written to `out_dir` instead of deployed."""
+    """The build flow up to the model layer's content, written to `out_dir` instead of deployed. With
+    `processing`, agreement is measured on what the function answers (a text model's pooled embedding, on
+    texts tokenized as the function does), and the folder keeps the processing for `push DIR`."""
     policy = policy or CompressionPolicy.from_config(config)
     if out_dir.exists() and (
         not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "model.json").is_file())
@@ -289,7 +292,8 @@ def compress(
             f"--out {out_dir} exists and is not a folder written by `sls-deploy compress`",
             "give a new or empty folder (its content is replaced)",
         )
-    intake = model_intake(model_path, name, sample, config.state_path / "build", trust_pickle, progress)
+    build_dir = config.state_path / "build"
+    intake = model_intake(model_path, name, sample, build_dir, trust_pickle, progress, processing)
     if intake.prepared is not None:
         raise ConfigError(f"{model_path} is compressed already", "compress the original .onnx file")
     if not policy.enabled:
@@ -306,6 +310,8 @@ def compress(
         sha256=source.sha256,
         extra=source.extra,
     )
+    if intake.processing is not None:
+        write_processing(out_dir, intake.processing, with_requirements=True)
     atomic_write_text(out_dir / REPORT_NAME, json.dumps(source.report, indent=2, sort_keys=True) + "\n")
     return CompressResult(
         name=intake.name,

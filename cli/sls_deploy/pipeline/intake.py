@@ -15,7 +15,14 @@ from ..core.errors import ConfigError
 from ..core.progress import Progress
 from ..model.convert import convert_to_onnx, needs_conversion
 from ..model.onnx_model import ModelInfo, inspect_model, single_file_model
-from ..model.processing import Processing, ProcessingOptions, processing_for, text_samples
+from ..model.processing import (
+    Processing,
+    ProcessingOptions,
+    output_view,
+    processing_for,
+    processing_from_folder,
+    text_samples,
+)
 from ..model.samples import Samples, generate_samples, load_samples
 
 
@@ -64,9 +71,12 @@ def model_intake(
         )
     progress(f"checking {model_path}")
     info = inspect_model(model_path)
-    processing = (
-        None if processing_options is None else processing_for(processing_options, info.inputs, info.outputs)
-    )
+    if processing_options is not None:
+        processing = processing_for(processing_options, info.inputs, info.outputs)
+    elif prepared is not None:  # a folder `compress` wrote keeps the processing it was measured with
+        processing = processing_from_folder(prepared.model_path.parent, info.inputs, info.outputs)
+    else:
+        processing = None
     if processing is not None and processing.spec.text is not None:
         samples = text_samples(processing, info.inputs, sample)
         if sample is None:
@@ -126,6 +136,7 @@ def layer_source(
         arch=config.arch,
         sha256=sha,
         progress=progress,
+        view=output_view(intake.processing, info.inputs),
     )
     return LayerSource(
         compressed.path,
