@@ -28,9 +28,11 @@ class ImageProcessor:
         self._image = Image
         self.layout = image_layout(spec, inputs)
         channels = self.layout.channels
-        self.mean = np.resize(np.asarray(spec.mean, dtype=np.float32), channels)
-        self.std = np.resize(np.asarray(spec.std, dtype=np.float32), channels)
-        self.scale = float(spec.scale)
+        mean = np.resize(np.asarray(spec.mean, dtype=np.float32), channels)
+        std = np.resize(np.asarray(spec.std, dtype=np.float32), channels)
+        # (pixel * scale - mean) / std as one multiply-add over the pixels, in place
+        self.gain = (float(spec.scale) / std).astype(np.float32)
+        self.offset = (-mean / std).astype(np.float32)
 
     def feeds(self, images: Sequence[Any]) -> dict[str, np.ndarray]:
         layout = self.layout
@@ -76,7 +78,9 @@ class ImageProcessor:
                 field="image",
                 expected="a complete PNG, JPEG or other image Pillow reads",
             ) from exc
-        pixels = np.asarray(resized, dtype=np.float32)
+        pixels = np.array(resized, dtype=np.float32)  # a writable copy
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
-        return ((pixels * self.scale) - self.mean) / self.std
+        pixels *= self.gain
+        pixels += self.offset
+        return pixels

@@ -38,6 +38,7 @@ def read_labels(path: Path) -> list[str]:
 class LabelsProcessor:
     def __init__(self, spec: LabelsSpec, model_dir: Path, outputs: Sequence[TensorSpec]) -> None:
         self.names = read_labels(model_dir / spec.file)
+        self._names = np.array(self.names, dtype=object)
         self.output = labels_output(spec, len(self.names), outputs)
         self.top_k = min(spec.top_k, len(self.names))
 
@@ -56,9 +57,12 @@ class LabelsProcessor:
                 status=500,
             )
         probabilities = scores if _are_probabilities(scores) else _softmax(scores)
-        order = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k]
+        if self.top_k == 1:  # argmax: the first of equal scores, as the stable sort below
+            order = probabilities.argmax(axis=1)[:, None]
+        else:
+            order = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k]
         top_scores = np.take_along_axis(probabilities, order, axis=1).astype(np.float32)
-        names = np.array(self.names, dtype=object)
+        names = self._names
         specs = [*specs, LABEL, SCORE]
         values = [*values, names[order[:, 0]], top_scores[:, 0]]
         if self.top_k > 1:
@@ -68,7 +72,10 @@ class LabelsProcessor:
 
 
 def _are_probabilities(scores: np.ndarray) -> bool:
-    return bool(np.all(scores >= 0) and np.all(scores <= 1) and np.allclose(scores.sum(axis=1), 1, atol=1e-3))
+    """Rows of scores in [0, 1] that sum to 1 (± 1e-3); NaN anywhere makes it False."""
+    if not scores.size:
+        return False
+    return bool(scores.min() >= 0 and scores.max() <= 1 and np.abs(scores.sum(axis=1) - 1).max() <= 1e-3)
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
