@@ -99,3 +99,36 @@ def test_a_missing_model_folder_asks_for_a_payload(tmp_path):
     with pytest.raises(SlsDeployError, match="no model signature") as info:
         sample_request(tmp_path / "nothing")
     assert "--payload" in info.value.hint
+
+
+def _manifest(tmp_path, inputs, processing):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    signature = {"inputs": inputs, "outputs": [{"name": "scores", "dtype": "float32", "shape": [None, 10]}]}
+    (tmp_path / "model.json").write_text(json.dumps({"signature": signature, "processing": processing}))
+    return tmp_path
+
+
+def test_a_text_or_image_model_is_measured_with_the_request_its_clients_send(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    token_inputs = [{"name": "input_ids", "dtype": "int64", "shape": [None, None]}]
+    text = _manifest(tmp_path / "t", token_inputs, {"version": 1, "text": {"tokenizer": "tokenizer.json"}})
+    assert isinstance(json.loads(sample_request(text))["text"], str)
+    image_inputs = [{"name": "image", "dtype": "float32", "shape": [None, 3, 224, 224]}]
+    image = _manifest(tmp_path / "i", image_inputs, {"version": 1, "image": {}})
+    decoded = Image.open(io.BytesIO(base64.b64decode(json.loads(sample_request(image))["image"])))
+    assert (decoded.format, decoded.mode, decoded.size) == ("JPEG", "RGB", (640, 480))
+    labels = {"version": 1, "labels": {"file": "labels.json"}}
+    labels_only = _manifest(tmp_path / "l", [{"name": "x", "dtype": "float32", "shape": [None, 4]}], labels)
+    assert json.loads(sample_request(labels_only))["inputs"][0]["shape"] == [1, 4]
+
+
+def test_a_custom_handlers_model_asks_for_a_payload(tmp_path):
+    inputs = [{"name": "x", "dtype": "float32", "shape": [None, 4]}]
+    folder = _manifest(tmp_path, inputs, {"version": 1, "handler": {"module": "handler/h.py"}})
+    with pytest.raises(SlsDeployError, match="custom handler") as info:
+        sample_request(folder)
+    assert "--payload" in info.value.hint

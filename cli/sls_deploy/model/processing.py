@@ -9,6 +9,8 @@ model folder and rewrites its model.json.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +30,7 @@ from sls_inference.processing.spec import (
     SpecError,
     TextSpec,
     check,
+    image_layout,
     labels_output,
 )
 from sls_inference.signature import TensorSpec
@@ -316,6 +319,40 @@ def text_samples(processing: Processing, inputs: tuple[TensorSpec, ...], sample:
             f"the sample texts cannot be tokenized: {exc.message}", "check the sample file"
         ) from exc
     return Samples(feeds, str(sample) if sample is not None else "generated", len(texts))
+
+
+SAMPLE_PHOTO_SIZE = (640, 480)  # what an image model's generated request carries: a typical resized upload
+
+
+def processed_request(processing: Any, inputs: tuple[TensorSpec, ...]) -> dict[str, Any] | None:
+    """The request a client of a text or image model sends, for timing (cost, tune): a built-in sentence, or
+    a smooth random JPEG of SAMPLE_PHOTO_SIZE. None for a model that takes tensors. ModelError for a custom
+    handler, whose requests only its author knows."""
+    if not processing:
+        return None
+    spec = ProcessingSpec.from_json(processing)
+    if spec.handler is not None:
+        raise ModelError(
+            "this model's requests are shaped by its custom handler: no request can be generated for it",
+            "pass a request the handler takes with --payload FILE",
+        )
+    if spec.text is not None:
+        return {"text": DEFAULT_TEXTS[3]}
+    if spec.image is None:
+        return None
+    try:
+        from PIL import Image, ImageFilter
+    except ImportError as exc:
+        raise ModelError(
+            "Pillow is not installed: an image request cannot be generated", INSTALL_HINT
+        ) from exc
+    channels = image_layout(spec.image, inputs).channels
+    width, height = SAMPLE_PHOTO_SIZE
+    noise = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    photo = Image.fromarray(noise, mode="RGB").filter(ImageFilter.GaussianBlur(3))
+    buffer = io.BytesIO()
+    photo.convert("L" if channels == 1 else "RGB").save(buffer, format="JPEG", quality=90)
+    return {"image": base64.b64encode(buffer.getvalue()).decode("ascii")}
 
 
 def read_texts(path: Path) -> list[str]:

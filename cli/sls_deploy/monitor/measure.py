@@ -176,11 +176,13 @@ def measure_invocations(
 def sample_request(model_dir: Path) -> bytes:
     """An Open Inference Protocol request of one generated row for the model in `model_dir` (a model layer
     folder holding model.json, e.g. `.sls-deploy/build/<name>/model`): the same inputs `push` checks a model
-    with when it has no samples. For timing, not for judging answers."""
+    with when it has no samples; for a model that takes text or images, the request its clients send (a
+    sentence, a photo-sized JPEG). For timing, not for judging answers."""
     from sls_inference.codec import oip_tensor
     from sls_inference.loader import ModelLoadError, read_manifest
     from sls_inference.signature import TensorSpec
 
+    from ..model.processing import processed_request
     from ..model.samples import generate_samples
 
     try:
@@ -191,6 +193,9 @@ def sample_request(model_dir: Path) -> bytes:
             f"no model signature to build a request from in {model_dir}: {exc}",
             "push the model from this project folder first, or pass a request with --payload FILE",
         ) from exc
+    processed = processed_request(manifest.get("processing"), specs)
+    if processed is not None:
+        return json.dumps(processed).encode("utf-8")
     samples = generate_samples(specs, rows=1)
     inputs = [oip_tensor(spec, samples.arrays[spec.name]) for spec in specs]
     return json.dumps({"inputs": inputs}).encode("utf-8")
