@@ -43,11 +43,16 @@ def _zip(path: Path, files: dict[str, str]) -> Path:
 
 
 def make_project(
-    root: Path, models: dict[str, str], canary: CanarySpec | None = None, **settings: Any
+    root: Path,
+    models: dict[str, str],
+    canary: CanarySpec | None = None,
+    processing: frozenset[str] = frozenset(),
+    **settings: Any,
 ) -> tuple[ProjectConfig, dict[str, FunctionBuild]]:
     """A project folder as `sls-deploy build` leaves it, with tiny zips: one model layer per entry of
     `models` (name → model text), a shared runtime layer and code zip, build records and template.yaml
-    (with `canary`, as `push --canary` builds it); each build carries the rendered project template."""
+    (with `canary`, as `push --canary` builds it); the models named in `processing` get a processing layer
+    too. Each build carries the rendered project template."""
     root.mkdir(parents=True, exist_ok=True)
     config = load_config(root, {"project": PROJECT, "target": "aws", **settings})
     build_dir = config.state_path / "build"
@@ -69,18 +74,23 @@ def make_project(
         layer = Artifact.from_zip(
             "model-layer", name, _zip(build_dir / name / f"model-{name}.zip", {"model/model.json": text})
         )
+        extra = ()
+        if name in processing:
+            zipped = _zip(build_dir / f"processing-{name}.zip", {f"python/{name}_processing.py": "X = 1\n"})
+            extra = (Artifact.from_zip("processing-layer", f"processing-{name}", zipped),)
         spec = FunctionSpec.from_config(
             config,
             name,
             LayerRef(layer.zip_path, layer.sha256),
             model_sha256=f"{len(text):064x}",
             canary=canary,
+            processing_layer=LayerRef(extra[0].zip_path, extra[0].sha256) if extra else None,
         )
         written = write_project_template(config, spec, runtime, code, build_dir)
         builds[name] = FunctionBuild(
             name=name,
             code=code,
-            layers=(runtime, layer),
+            layers=(runtime, *extra, layer),
             handler=DEFAULT_HANDLER,
             runtime=config.runtime,
             arch=config.arch,

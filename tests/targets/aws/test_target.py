@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
@@ -347,6 +348,37 @@ def test_removing_one_of_two_models_updates_the_stack_and_keeps_the_other(tmp_pa
     assert "iris" not in (config.project_dir / "template.yaml").read_text()
     with pytest.raises(NotDeployedError):
         aws.versions("iris")
+
+
+def test_a_processing_layer_is_uploaded_deployed_with_its_function_and_removed_with_it(tmp_path, aws):
+    config, builds = make_project(
+        tmp_path, {"encoder": "encoder v1", "digits": "digits v1"}, processing=frozenset({"encoder"})
+    )
+    aws = target(config)
+    aws.deploy(builds["encoder"])
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    processing = builds["encoder"].layers[1]
+    assert processing.kind == "processing-layer" and artifact_key(processing.sha256) in keys
+    lam = boto3.client("lambda", region_name=REGION)
+    deployed = boto3.client("cloudformation", region_name=REGION).get_template(StackName=STACK)[
+        "TemplateBody"
+    ]
+    deployed = deployed if isinstance(deployed, dict) else yaml.safe_load(deployed)
+    layers = {
+        k: deployed["Resources"][k]["Properties"]["Layers"] for k in ("EncoderFunction", "DigitsFunction")
+    }
+    assert [ref["Ref"] for ref in layers["EncoderFunction"]] == [
+        "RuntimeLayer",
+        "EncoderProcessingLayer",
+        "EncoderModelLayer",
+    ]
+    assert [ref["Ref"] for ref in layers["DigitsFunction"]] == ["RuntimeLayer", "DigitsModelLayer"]
+    # moto publishes it under a name of its own (the stack resource's), not the template's LayerName, so
+    # deleting the retained versions by name is not visible here; the purge of its zip is
+    assert "EncoderProcessingLayer" in " ".join(v["LayerName"] for v in lam.list_layers()["Layers"])
+    result = aws.remove("encoder", purge=True)
+    assert f"s3://{BUCKET}/{artifact_key(processing.sha256)}" in result.purged
 
 
 def test_purge_keeps_artifacts_another_sls_deploy_stack_still_uses(tmp_path, aws):
