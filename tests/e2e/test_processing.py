@@ -5,6 +5,7 @@ requirement comes from its processing layer alone, run under python3.12."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import urllib.error
 import urllib.request
@@ -114,6 +115,8 @@ def test_an_image_classifier_names_the_label_of_a_png_on_the_url_and_the_oip_rou
 
 
 HANDLER = """
+import sys
+
 import humanize  # from the processing layer (the requirements file), not the runtime layer
 import numpy as np
 from sls_inference.processing import BadRequest
@@ -127,7 +130,8 @@ def preprocess(request, state):
 
 def postprocess(outputs, request, state):
     best = outputs["probabilities"][0]
-    return {"class": int(best.argmax()), "said": humanize.intcomma(12345)}
+    return {"class": int(best.argmax()), "said": humanize.intcomma(12345), "python": sys.version.split()[0],
+            "humanize_from": humanize.__file__}
 """
 
 
@@ -140,10 +144,17 @@ def test_a_custom_handler_with_a_requirement_runs_from_its_layer_and_its_bad_req
     pushed = push(
         "cnn.onnx", "--name", "custom", "--handler", "my_handler.py", "--requirements", "requirements.txt"
     )
-    assert "3.12" in pushed["local_python"] or pushed["runtime"] == "python3.12"
+    assert importlib.util.find_spec("humanize") is None  # not on this machine: only in the layer
+    assert [layer["kind"] for layer in pushed["layers"]] == [
+        "runtime-layer",
+        "processing-layer",
+        "model-layer",
+    ]
     ok = cli("invoke", "custom", "--data", json.dumps({"pixels": list(range(64))}), "--json")
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["payload"]["said"] == "12,345"
+    answer = json.loads(ok.stdout)["payload"]
+    assert answer["said"] == "12,345" and answer["python"].startswith("3.12.")
+    assert "/opt/python/" in answer["humanize_from"]  # the merged layers, as Lambda mounts them
     refused = cli("invoke", "custom", "--data", '{"nothing": 1}', "--json")
     assert refused.exit_code == 1
     error = json.loads(refused.stdout)["payload"]["error"]
