@@ -87,10 +87,13 @@ def print_compression(record: dict[str, Any]) -> None:
     metric = record.get("metric", "")
     table = Table(
         title=f"compression candidates ({metric} ≥ {record.get('min_agreement', 0):.3f}, "
-        f"latency ≤ {record.get('max_slowdown', 0):.2f}× the original; {record.get('rows')} sample rows)"
+        f"latency ≤ {record.get('max_slowdown', 0):.2f}× the original; {_rows_text(record)}; low95: the "
+        "agreement's 95 % lower bound)",
+        pad_edge=False,
+        padding=(0, 1, 0, 0),  # eight columns in 80 characters
     )
     table.box = box.SIMPLE
-    for column in ("method", "size", "zipped", metric, "b1", "batch", "verdict"):
+    for column in ("method", "size", "zipped", metric, "low95", "b1", "batch", "verdict"):
         table.add_column(column, justify="left" if column in ("method", "verdict") else "right", no_wrap=True)
     reasons = []
     for c in candidates:
@@ -103,6 +106,7 @@ def print_compression(record: dict[str, Any]) -> None:
             "" if c.get("size_bytes") is None else mb(c["size_bytes"]),
             "" if c.get("zipped_bytes") is None else mb(c["zipped_bytes"]),
             "" if value is None else f"{value:.4f}",
+            "" if not agreement.get("interval95") else f"{agreement['interval95'][0]:.3f}",
             _ratio(latency.get("ratio_b1")),
             _ratio(latency.get("ratio_batch")),
             c["verdict"],
@@ -115,6 +119,14 @@ def print_compression(record: dict[str, Any]) -> None:
         stdout.print(line, markup=False)
     why = f" — {record['reason']}" if record.get("reason") else ""
     stdout.print(f"compression: [bold]{record.get('method')}[/]{why}")
+
+
+def _rows_text(record: dict[str, Any]) -> str:
+    """How many rows the agreements rest on, and whether calibration rows were kept apart."""
+    calibration = record.get("calibration_rows")
+    if calibration is None:  # a record written before the samples were split
+        return f"{record.get('rows')} sample rows"
+    return f"judged on {record.get('rows')} validation rows, {calibration} calibration rows"
 
 
 def print_compress(result: CompressResult) -> None:

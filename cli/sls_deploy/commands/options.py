@@ -82,6 +82,13 @@ def compress_options(func: Any) -> Any:
             default=None,
             help="Highest p50 latency allowed, relative to the original [default: 1.05].",
         ),
+        click.option(
+            "--validation",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="Held-out inputs (as --sample) the gate judges candidates on; all samples then calibrate "
+            "[default: 30 % of the samples (validation_fraction) are held out].",
+        ),
         click.option("--force", is_flag=True, help="Use the method asked for even if it fails the gate."),
         click.option(
             "--trust-pickle",
@@ -97,14 +104,16 @@ def compress_options(func: Any) -> Any:
 
 def with_policy(ctx: click.Context, settings: dict[str, Any], default_spec: str | None = None) -> Any:
     """(config, compression policy, trust_pickle) from a command's flags; the gate's per-command flags
-    (--metric, --force, --trust-pickle) are not configuration settings."""
+    (--metric, --force, --validation, --trust-pickle) are not configuration settings."""
     from ..compress import CompressionPolicy
 
     metric, force, trust = settings.pop("metric"), settings.pop("force"), settings.pop("trust_pickle")
+    held_out = settings.pop("validation")
     config = project_config(ctx, **settings)
     if default_spec is not None and settings.get("compress") is None and config.compress == "none":
         config = replace(config, compress=default_spec)
-    return config, CompressionPolicy.from_config(config, metric=metric, force=force), trust
+    policy = CompressionPolicy.from_config(config, metric=metric, force=force, validation=held_out)
+    return config, policy, trust
 
 
 def _numbers(kind: type, count: int | None = None) -> Any:

@@ -30,8 +30,8 @@ from ..core.progress import Progress, quiet
 from ..model import graphs
 from ..model.folder import build_model_layer, model_layer_dir
 from ..model.processing import OutputView
-from ..model.samples import Samples
-from . import gate, plans
+from ..model.samples import Samples, sample_rows
+from . import gate, plans, validation
 from .base import MethodContext, MethodError
 from .report import CandidateReport, CompressionReport
 
@@ -46,6 +46,8 @@ class CompressionPolicy:
     min_agreement: float = 0.0  # 0: the metric's default
     max_slowdown: float = 1.05
     force: bool = False
+    validation_fraction: float = validation.VALIDATION_FRACTION  # samples held out for the gate
+    validation: Path | None = None  # the user's held-out inputs: they validate, all samples calibrate
 
     def __post_init__(self) -> None:
         plans.parse(self.spec)  # raises ConfigError naming the bad part
@@ -56,15 +58,22 @@ class CompressionPolicy:
 
     @classmethod
     def from_config(
-        cls, config: ProjectConfig, metric: str | None = None, force: bool = False
+        cls,
+        config: ProjectConfig,
+        metric: str | None = None,
+        force: bool = False,
+        validation: Path | None = None,
     ) -> CompressionPolicy:
-        """The project's compress / min_agreement / max_slowdown settings plus the per-command flags."""
+        """The project's compress / min_agreement / max_slowdown / validation_fraction settings plus the
+        per-command flags."""
         return cls(
             spec=config.compress,
             metric=metric or "auto",
             min_agreement=config.min_agreement,
             max_slowdown=config.max_slowdown,
             force=force,
+            validation_fraction=config.validation_fraction,
+            validation=validation,
         )
 
     @property
@@ -183,7 +192,8 @@ class _Bench:
     name: str
     inputs: Sequence[TensorSpec]
     outputs: Sequence[TensorSpec]
-    samples: Samples
+    samples: Samples  # the validation rows: agreement and latency are measured on them
+    calibration: Samples  # the rows int8-static calibrates on (disjoint from `samples` where they could be)
     arch: str
     memory_mb: int
     max_slowdown: float
@@ -228,7 +238,7 @@ def _measure_original(
     if view is not None:
         specs, reference = view(base.outputs, reference, samples.arrays)
     metric = gate.choose_metric(specs, reference) if policy.metric == "auto" else policy.metric
-    rows = gate.sample_rows(samples)
+    rows = sample_rows(samples)
     one, many, batch_rows = gate.latency_feeds(samples, base.inputs)
     measured = _Reference(
         base, specs, reference, metric, policy.threshold(metric), rows, one, many, batch_rows
@@ -328,7 +338,7 @@ def _candidate(
     its candidate, not the push."""
     started = time.perf_counter()
     bench.progress(f"compression: {plan.label} {counter}")
-    ctx = MethodContext(samples=bench.samples, arch=bench.arch, work_dir=folder / "work")
+    ctx = MethodContext(samples=bench.calibration, arch=bench.arch, work_dir=folder / "work")
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _built_and_measured(bench, original, plan, folder, ctx, counter, started)
@@ -360,9 +370,14 @@ def compress_model(
     sha256: str | None = None,
     progress: Progress = quiet,
     view: OutputView | None = None,
+    held_out: Samples | None = None,
 ) -> CompressedModel:
-    """Measure the candidates `policy` names against the original and return the chosen model. With `view`,
-    agreement is measured on the post-processed outputs (what the function answers), not the raw ones."""
+    """Measure the candidates `policy` names against the original and return the chosen model.
+
+    The samples are split into calibration and validation rows (policy.validation_fraction), or all of them
+    calibrate and `held_out` (the user's own inputs) validates: verdicts rest on rows no candidate was
+    calibrated on. With `view`, agreement is measured on the post-processed outputs (what the function
+    answers), not the raw ones."""
     candidate_plans = plans.parse(policy.spec)
     if work_dir.exists():
         shutil.rmtree(work_dir)
@@ -374,6 +389,10 @@ def compress_model(
             "little about real inputs (and int8-static calibrates on them); pass --sample with real inputs"
         )
 
+    split = validation.split_samples(samples, policy.validation_fraction, held_out)
+    if not split.disjoint:
+        warnings.append(split.note)
+    progress(f"compression: {split.note}")
     progress("compression: loading the original model")
     reference, baseline = _measure_original(
         model_path,
@@ -383,7 +402,7 @@ def compress_model(
         outputs=outputs,
         opset=opset,
         sha256=sha256,
-        samples=samples,
+        samples=split.validation,
         policy=policy,
         memory_mb=memory_mb,
         view=view,
@@ -396,7 +415,18 @@ def compress_model(
         )
     flow = graphs.control_flow_ops(original)
     bench = _Bench(
-        name, inputs, outputs, samples, arch, memory_mb, policy.max_slowdown, flow, reference, progress, view
+        name,
+        inputs,
+        outputs,
+        split.validation,
+        split.calibration,
+        arch,
+        memory_mb,
+        policy.max_slowdown,
+        flow,
+        reference,
+        progress,
+        view,
     )
 
     built: dict[str, _Built] = {"none": _Built(model_path, dict(opset))}
@@ -409,6 +439,9 @@ def compress_model(
             built[plan.label] = made
 
     chosen, reason = _choose(reports, baseline, policy)
+    unshown = "" if chosen is baseline else _unshown(chosen, reference.threshold)
+    if unshown:
+        warnings.append(unshown)
     final = tuple(
         c.with_verdict("chosen", reason) if c is chosen and c is not baseline else c for c in reports
     )
@@ -419,8 +452,10 @@ def compress_model(
         metric=reference.metric,
         min_agreement=reference.threshold,
         max_slowdown=policy.max_slowdown,
-        samples=samples.source,
+        samples=split.validation.source,
         rows=reference.rows,
+        calibration_rows=split.calibration.rows,
+        split=split.note,
         forced=policy.force and not chosen.passed,
         candidates=final,
         warnings=tuple(warnings),
@@ -433,6 +468,25 @@ def compress_model(
         session_config=pick.session_config,
         report=report,
         sha256=sha256 if chosen is baseline else None,
+    )
+
+
+def _unshown(chosen: CandidateReport, threshold: float) -> str:
+    """A plain sentence when the chosen candidate's agreement interval reaches below the threshold."""
+    agreement = chosen.agreement
+    if agreement is None or agreement.value is None or agreement.low is None:
+        return ""
+    if agreement.value < threshold or agreement.shows(threshold):  # failed outright, or shown
+        return ""
+    needed = (
+        f" ({validation.rows_to_show(threshold)} rows that all agree would)"
+        if agreement.metric == "top1" and threshold < 1
+        else ""
+    )
+    return (
+        f"{chosen.method}: {agreement.metric} {agreement.value:.4f} rests on {agreement.rows} validation rows "
+        f"and its 95 % interval reaches down to {agreement.low:.4f}, below {threshold:.4f}: these rows cannot "
+        f"show the threshold{needed}; give more --sample rows or --validation FILE"
     )
 
 

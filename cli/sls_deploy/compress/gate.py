@@ -17,7 +17,8 @@ import numpy as np
 
 from sls_inference.signature import TensorSpec
 
-from ..model.samples import Samples
+from ..model.samples import Samples, sample_rows
+from . import validation
 
 METRICS = ("top1", "cosine")
 DEFAULT_MIN_AGREEMENT = {"top1": 0.995, "cosine": 0.995}
@@ -37,11 +38,20 @@ class Agreement:
     max_abs_error: float | None
     max_rel_error: float | None
     outputs: tuple[str, ...]  # the outputs `value` was computed on
+    rows: int | None = None  # how many rows (values, for label outputs) `value` is the mean of
+    low: float | None = None  # its 95 % interval: Wilson's (top1) or a bootstrap of the mean (cosine)
+    high: float | None = None
+
+    def shows(self, threshold: float) -> bool:
+        """Whether the interval's lower end clears `threshold` (so few rows may pass without showing it)."""
+        return self.low is not None and self.low >= threshold
 
     def to_json(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
             "value": _round(self.value, 6),
+            "rows": self.rows,
+            "interval95": None if self.low is None else [_round(self.low, 6), _round(self.high, 6)],
             "max_abs_error": _round(self.max_abs_error, 8),
             "max_rel_error": _round(self.max_rel_error, 8),
             "outputs": list(self.outputs),
@@ -110,22 +120,23 @@ def _rows(array: np.ndarray, rows: int) -> np.ndarray:
     return array.reshape(1, -1)
 
 
-def _cosine(ref: np.ndarray, cand: np.ndarray) -> float:
+def _cosines(ref: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """The cosine similarity of each row (1 for two zero rows, 0 where undefined)."""
     a, b = ref.astype(np.float64), cand.astype(np.float64)
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     dot = (a * b).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where((na == 0) & (nb == 0), 1.0, dot / (na * nb))
-    cos = np.nan_to_num(cos, nan=0.0)
-    return float(np.mean(cos))
+    return np.nan_to_num(cos, nan=0.0)
 
 
 def measure_agreement(
     metric: str, specs: Sequence[TensorSpec], reference: Sequence[Any], candidate: Sequence[Any], rows: int
 ) -> Agreement:
-    """Agreement of `candidate` with `reference` (the outputs of one run on the samples) by `metric`."""
-    top1: list[tuple[str, float]] = []
-    cosine: list[tuple[str, float]] = []
+    """Agreement of `candidate` with `reference` (the outputs of one run on the samples) by `metric`: the
+    lowest over the compared outputs, with its row count and 95 % interval."""
+    top1: list[tuple[str, np.ndarray]] = []  # per-row agreement (True/False) of each label-like output
+    cosine: list[tuple[str, np.ndarray]] = []  # per-row cosine of each float output
     scores: list[tuple[str, np.ndarray, np.ndarray]] = []  # float outputs with a score per class
     abs_errors: list[float] = []
     rel_errors: list[float] = []
@@ -133,7 +144,7 @@ def measure_agreement(
         if not isinstance(ref, np.ndarray) or not isinstance(cand, np.ndarray) or ref.shape != cand.shape:
             continue  # sequences/maps (scikit-learn's ZipMap) are not compared
         if _is_label(spec, ref):
-            top1.append((spec.name, float(np.mean(ref.reshape(-1) == cand.reshape(-1))) if ref.size else 1.0))
+            top1.append((spec.name, ref.reshape(-1) == cand.reshape(-1)))
         elif ref.dtype.kind == "f" and ref.size:
             r, c = _rows(ref, rows).astype(np.float64), _rows(cand, rows).astype(np.float64)
             broken = not np.isfinite(c).all() and np.isfinite(r).all()
@@ -141,31 +152,39 @@ def measure_agreement(
             scale = float(np.nanmax(np.abs(r)))
             abs_errors.append(err)
             rel_errors.append(err / scale if scale > 0 else (0.0 if err == 0 else float("inf")))
-            cosine.append((spec.name, 0.0 if broken else _cosine(r, c)))
+            cosine.append((spec.name, np.zeros(len(r)) if broken else _cosines(r, c)))
             if ref.ndim >= 2 and ref.shape[-1] > 1:
                 scores.append((spec.name, ref, cand))
                 if _is_probabilities(ref):
-                    top1.append((spec.name, _argmax_agreement(ref, cand)))
+                    top1.append((spec.name, _argmax_matches(ref, cand)))
     if metric == "top1" and not top1:  # forced on a model without labels or probabilities: argmax of scores
-        top1 = [(name, _argmax_agreement(ref, cand)) for name, ref, cand in scores]
+        top1 = [(name, _argmax_matches(ref, cand)) for name, ref, cand in scores]
     chosen = top1 if metric == "top1" else cosine
+    worst = min(chosen, key=lambda item: float(np.mean(item[1])) if item[1].size else 1.0, default=None)
+    value = low = high = None
+    count = None
+    if worst is not None:
+        values = worst[1]
+        count = int(values.size)
+        value = float(np.mean(values)) if values.size else 1.0
+        if metric == "top1":
+            low, high = validation.wilson_interval(float(np.sum(values)), count)
+        else:
+            low, high = validation.bootstrap_interval(values)
     return Agreement(
         metric,
-        min((v for _, v in chosen), default=None),
+        value,
         max(abs_errors, default=None),
         max(rel_errors, default=None),
         tuple(n for n, _ in chosen),
+        count,
+        low,
+        high,
     )
 
 
-def _argmax_agreement(ref: np.ndarray, cand: np.ndarray) -> float:
-    return float(np.mean(np.argmax(ref, axis=-1) == np.argmax(cand, axis=-1)))
-
-
-def sample_rows(samples: Samples) -> int:
-    """Rows of the samples: the longest first axis among the non-scalar inputs (an input such as a
-    recurrent state [layers, rows, width] or a scalar sample rate does not count its own way)."""
-    return max((a.shape[0] for a in samples.arrays.values() if a.ndim >= 1), default=1)
+def _argmax_matches(ref: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    return (np.argmax(ref, axis=-1) == np.argmax(cand, axis=-1)).reshape(-1)
 
 
 def batchable(samples: Samples, specs: Sequence[TensorSpec]) -> bool:
@@ -243,9 +262,17 @@ def judge(
     if agreement.value is None:
         return False, "no output to compare with the original"
     name = "top-1 agreement" if agreement.metric == "top1" else "cosine similarity"
+    measured = f"{name} {agreement.value:.4f}{_interval_text(agreement)}"
     if agreement.value < min_agreement:
-        return False, f"{name} {agreement.value:.4f} < {min_agreement:.4f}"
+        return False, f"{measured} < {min_agreement:.4f}"
     worst = latency.worst_ratio
     if worst > max_slowdown:
         return False, f"{worst:.3f}× the fp32 p50 latency > {max_slowdown:.3f}×"
-    return True, f"{name} {agreement.value:.4f} ≥ {min_agreement:.4f}, {worst:.3f}× fp32 latency"
+    shown = "" if agreement.shows(min_agreement) else f" (too few rows to show {min_agreement:.4f})"
+    return True, f"{measured} ≥ {min_agreement:.4f}{shown}, {worst:.3f}× fp32 latency"
+
+
+def _interval_text(agreement: Agreement) -> str:
+    if agreement.low is None or agreement.high is None:
+        return ""
+    return f" [95 % {agreement.low:.4f}–{agreement.high:.4f}, n={agreement.rows}]"

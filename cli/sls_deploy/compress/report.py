@@ -73,11 +73,13 @@ class CompressionReport:
     metric: str
     min_agreement: float
     max_slowdown: float
-    samples: str  # the sample file, or "generated"
-    rows: int
+    samples: str  # the file validation rows come from, or "generated"
+    rows: int  # validation rows: what every agreement is measured on
     forced: bool
     candidates: tuple[CandidateReport, ...]
     warnings: tuple[str, ...] = ()
+    calibration_rows: int | None = None  # rows int8-static calibrates on (disjoint from the validation rows)
+    split: str = ""  # how the samples were divided
 
     @property
     def chosen(self) -> CandidateReport:
@@ -97,6 +99,8 @@ class CompressionReport:
             "max_slowdown": self.max_slowdown,
             "samples": Path(self.samples).name,  # not the path it was given by
             "rows": self.rows,
+            "calibration_rows": self.calibration_rows,
+            "split": self.split,
             "forced": self.forced,
             "report": [c.to_manifest() for c in self.candidates],
         }
@@ -111,6 +115,8 @@ class CompressionReport:
             "max_slowdown": self.max_slowdown,
             "samples": self.samples,
             "rows": self.rows,
+            "calibration_rows": self.calibration_rows,
+            "split": self.split,
             "forced": self.forced,
             "warnings": list(self.warnings),
             "report": [c.to_json() for c in self.candidates],

@@ -15,9 +15,8 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import onnx
 
-from ..model.samples import Samples
+from ..model.samples import Samples, batchable_rows
 from .base import MethodContext, MethodResult, per_channel_option
-from .gate import sample_rows
 from .preprocess import pre_process
 from .runner import run_quantizer
 
@@ -29,8 +28,8 @@ def calibration_batches(
 ) -> list[dict[str, np.ndarray]]:
     """The samples one row at a time when every input has the row axis first, else as one batch."""
     arrays = dict(samples.arrays)
-    rows = sample_rows(samples)
-    if rows > 1 and all(a.ndim >= 1 and a.shape[0] == rows for a in arrays.values()):
+    rows = batchable_rows(samples)
+    if rows is not None:
         return [{k: v[i : i + 1] for k, v in arrays.items()} for i in range(min(rows, limit))]
     return [arrays]
 

@@ -54,6 +54,7 @@ class ProjectConfig:
     compress: str = "none"  # none | auto | a method list, see `sls-deploy compress --help`
     min_agreement: float = 0.0  # 0: the default of the agreement metric chosen for the model's outputs
     max_slowdown: float = 1.05  # p50 latency allowed relative to the fp32 model
+    validation_fraction: float = 0.3  # share of the samples the compression gate judges on (never calibrates)
     # monitoring
     drift_every: int = 100  # a warm container reports input/prediction drift every this many rows …
     drift_seconds: int = 60  # … or at most this many seconds after the last report
@@ -130,6 +131,11 @@ class ProjectConfig:
         if self.max_slowdown < 1.0:
             raise ConfigError(
                 f"max_slowdown = {self.max_slowdown} is below 1", "give a factor such as 1.05 (5 % slower)"
+            )
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation_fraction = {self.validation_fraction} is not between 0 and 1",
+                "give the share of the samples held out for the compression gate, e.g. 0.3",
             )
         if not 0.0 <= self.min_agreement <= 1.0:
             raise ConfigError(

@@ -30,6 +30,20 @@ class Samples:
         return self.source == "generated"
 
 
+def sample_rows(samples: Samples) -> int:
+    """Rows of the samples: the longest first axis among the non-scalar inputs (an input such as a
+    recurrent state [layers, rows, width] or a scalar sample rate does not count its own way)."""
+    return max((a.shape[0] for a in samples.arrays.values() if a.ndim >= 1), default=1)
+
+
+def batchable_rows(samples: Samples) -> int | None:
+    """The row count when every input has the rows along its first axis (so rows can be taken apart)."""
+    rows = sample_rows(samples)
+    if rows > 1 and all(a.ndim >= 1 and a.shape[0] == rows for a in samples.arrays.values()):
+        return rows
+    return None
+
+
 def _numpy_dtype(spec: TensorSpec) -> np.dtype:
     return np.dtype(object) if spec.dtype == "string" else np.dtype(spec.dtype)
 

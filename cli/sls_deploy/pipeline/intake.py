@@ -82,7 +82,7 @@ def model_intake(
         if sample is None:
             warnings.append("no --sample given: the model was checked on a few built-in sentences")
     elif sample is not None:
-        samples = load_samples(sample, info.inputs)
+        samples = read_inputs(sample, info, processing)
     else:
         samples = generate_samples(info.inputs)
         warnings.append(
@@ -103,6 +103,14 @@ class LayerSource:
     extra: dict[str, Any] | None  # model.json's "compression" and "session_config"
     report: dict[str, Any] | None  # the full compression report, for display and --json
     warnings: tuple[str, ...] = ()
+
+
+def read_inputs(path: Path, info: ModelInfo, processing: Processing | None) -> Samples:
+    """Inputs from a file, as the model takes them: texts tokenized by the function's code for a text
+    model, else arrays matching the signature."""
+    if processing is not None and processing.spec.text is not None:
+        return text_samples(processing, info.inputs, path)
+    return load_samples(path, info.inputs)
 
 
 def layer_source(
@@ -137,6 +145,9 @@ def layer_source(
         sha256=sha,
         progress=progress,
         view=output_view(intake.processing, info.inputs),
+        held_out=None
+        if policy.validation is None
+        else read_inputs(policy.validation, info, intake.processing),
     )
     return LayerSource(
         compressed.path,
