@@ -31,6 +31,7 @@ import onnx
 
 from sls_deploy.compress import CompressionPolicy, compress_model, gate
 from sls_deploy.compress.runner import run_quantizer
+from sls_deploy.compress.validation import split_samples
 from sls_deploy.model.folder import build_model_layer, model_layer_dir
 from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples, load_samples
@@ -154,7 +155,8 @@ MODELS: dict[str, Callable[[Path], tuple[Path, Path]]] = {
 
 
 def _naive_dynamic(info: Any, samples: Samples, work: Path, metric: str) -> dict[str, Any]:
-    """onnxruntime.quantization.quantize_dynamic(model, out) with its defaults, through the same gate."""
+    """onnxruntime.quantization.quantize_dynamic(model, out) with its defaults, through the same gate on the
+    same validation rows."""
     from onnxruntime.quantization import quantize_dynamic
 
     out = work / "naive-dynamic.onnx"
@@ -175,6 +177,7 @@ def _naive_dynamic(info: Any, samples: Samples, work: Path, metric: str) -> dict
         )
         base = load_model(model_layer_dir(base_dir), memory_mb=MEMORY_MB)
         cand = load_model(model_layer_dir(cand_dir), memory_mb=MEMORY_MB)
+        samples = split_samples(samples).validation  # the rows our candidates are judged on
         feeds = dict(samples.arrays)
         agreement = gate.measure_agreement(
             metric, base.outputs, base.session.run(None, feeds), cand.session.run(None, feeds), samples.rows
