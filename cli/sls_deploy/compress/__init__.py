@@ -7,8 +7,9 @@ and the report), METHODS/AUTO (the method table), read_compressed_dir (a folder 
 
 from __future__ import annotations
 
-from .compressor import METRIC_CHOICES, CompressedModel, CompressionPolicy, compress_model
+from .compressor import CompressedModel, compress_model
 from .plans import AUTO, METHODS
+from .policy import METRIC_CHOICES, CompressionPolicy
 from .prepared import PreparedModel, read_compressed_dir
 from .report import CandidateReport, CompressionReport
 

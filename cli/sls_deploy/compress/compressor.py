@@ -1,11 +1,8 @@
 """Compression that chooses: build each candidate the policy names, run it and the original through the gate
 with the handler's own loader (sls_inference.loader on a model folder laid out by model.folder), and
-pick one by the policy.
-
-Policy: the smallest candidate (zipped model layer) that meets the agreement threshold and the latency limit,
-ties (within 2 %) broken by speed; the original when none passes (`auto`). A candidate asked for by name
-that fails the gate is refused with its numbers unless forced. A method that cannot be applied (e.g. to a
-control-flow model) is reported as failed for that candidate, never raised.
+pick one by the policy (policy.py; the choosing in choice.py). Calibration and validation rows are split
+first (validation.py): every verdict rests on rows no candidate was calibrated on. A method that cannot be
+applied (e.g. to a control-flow model) is reported as failed for that candidate, never raised.
 Side effects: writes candidates and their model folders under `work_dir` (replaced on every run); only
 the chosen candidate's folder is kept.
 """
@@ -24,8 +21,7 @@ import onnx
 from sls_inference.loader import LoadedModel, ModelLoadError, load_model
 from sls_inference.signature import TensorSpec
 
-from ..core.config import ProjectConfig
-from ..core.errors import CompressionError, ConfigError, ModelError
+from ..core.errors import ModelError
 from ..core.progress import Progress, quiet
 from ..model import graphs
 from ..model.folder import build_model_layer, model_layer_dir
@@ -33,59 +29,9 @@ from ..model.processing import OutputView
 from ..model.samples import Samples, sample_rows
 from . import gate, plans, validation
 from .base import MethodContext, MethodError
+from .choice import choose, unshown_threshold
+from .policy import CompressionPolicy
 from .report import CandidateReport, CompressionReport
-
-TIE = 0.02  # zipped sizes within 2 % of the smallest count as a tie, decided by latency
-METRIC_CHOICES = ("auto", *gate.METRICS)
-
-
-@dataclass(frozen=True)
-class CompressionPolicy:
-    spec: str = "none"  # none | auto | plans (see plans.py)
-    metric: str = "auto"  # auto | top1 | cosine
-    min_agreement: float = 0.0  # 0: the metric's default
-    max_slowdown: float = 1.05
-    force: bool = False
-    validation_fraction: float = validation.VALIDATION_FRACTION  # samples held out for the gate
-    validation: Path | None = None  # the user's held-out inputs: they validate, all samples calibrate
-
-    def __post_init__(self) -> None:
-        plans.parse(self.spec)  # raises ConfigError naming the bad part
-        if self.metric not in METRIC_CHOICES:
-            raise ConfigError(
-                f"unknown agreement metric {self.metric!r}", f"use one of {', '.join(METRIC_CHOICES)}"
-            )
-
-    @classmethod
-    def from_config(
-        cls,
-        config: ProjectConfig,
-        metric: str | None = None,
-        force: bool = False,
-        validation: Path | None = None,
-    ) -> CompressionPolicy:
-        """The project's compress / min_agreement / max_slowdown / validation_fraction settings plus the
-        per-command flags."""
-        return cls(
-            spec=config.compress,
-            metric=metric or "auto",
-            min_agreement=config.min_agreement,
-            max_slowdown=config.max_slowdown,
-            force=force,
-            validation_fraction=config.validation_fraction,
-            validation=validation,
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return bool(plans.parse(self.spec))
-
-    @property
-    def is_auto(self) -> bool:
-        return self.spec.strip().lower() == "auto"
-
-    def threshold(self, metric: str) -> float:
-        return self.min_agreement or gate.DEFAULT_MIN_AGREEMENT[metric]
 
 
 @dataclass(frozen=True)
@@ -150,24 +96,6 @@ def _subgraph_note(model: onnx.ModelProto, flow: Sequence[str]) -> str:
     if not left:
         return f"control flow ({ops}): no fp32 weights left inside subgraphs"
     return f"control flow ({ops}): {left} fp32 weight tensor(s), {size / 1e6:.2f} MB, left inside subgraphs"
-
-
-def _order_key(candidate: CandidateReport, smallest: int) -> tuple[int, float]:
-    assert candidate.zipped_bytes is not None
-    tied = candidate.zipped_bytes <= smallest * (1 + TIE)
-    speed = candidate.latency.worst_ratio if candidate.latency else 1.0
-    return (0, speed) if tied else (1, float(candidate.zipped_bytes))
-
-
-def _pick(candidates: Sequence[CandidateReport]) -> CandidateReport | None:
-    if not candidates:
-        return None
-    smallest = min(c.zipped_bytes or 0 for c in candidates)
-    return min(candidates, key=lambda c: _order_key(c, smallest))
-
-
-def _refusal(measured: Sequence[CandidateReport]) -> str:
-    return "; ".join(f"{c.method}: {c.reason}" for c in measured)
 
 
 @dataclass(frozen=True)
@@ -438,8 +366,8 @@ def compress_model(
         if made is not None:
             built[plan.label] = made
 
-    chosen, reason = _choose(reports, baseline, policy)
-    unshown = "" if chosen is baseline else _unshown(chosen, reference.threshold)
+    chosen, reason = choose(reports, baseline, policy)
+    unshown = "" if chosen is baseline else unshown_threshold(chosen, reference.threshold)
     if unshown:
         warnings.append(unshown)
     final = tuple(
@@ -468,48 +396,4 @@ def compress_model(
         session_config=pick.session_config,
         report=report,
         sha256=sha256 if chosen is baseline else None,
-    )
-
-
-def _unshown(chosen: CandidateReport, threshold: float) -> str:
-    """A plain sentence when the chosen candidate's agreement interval reaches below the threshold."""
-    agreement = chosen.agreement
-    if agreement is None or agreement.value is None or agreement.low is None:
-        return ""
-    if agreement.value < threshold or agreement.shows(threshold):  # failed outright, or shown
-        return ""
-    needed = (
-        f" ({validation.rows_to_show(threshold)} rows that all agree would)"
-        if agreement.metric == "top1" and threshold < 1
-        else ""
-    )
-    return (
-        f"{chosen.method}: {agreement.metric} {agreement.value:.4f} rests on {agreement.rows} validation rows "
-        f"and its 95 % interval reaches down to {agreement.low:.4f}, below {threshold:.4f}: these rows cannot "
-        f"show the threshold{needed}; give more --sample rows or --validation FILE"
-    )
-
-
-def _choose(
-    reports: Sequence[CandidateReport], baseline: CandidateReport, policy: CompressionPolicy
-) -> tuple[CandidateReport, str]:
-    candidates = [c for c in reports if c is not baseline]
-    passed = [c for c in candidates if c.verdict == "passed"]
-    measured = [c for c in candidates if c.verdict in ("passed", "refused")]
-    best = _pick(passed)
-    if best is not None:
-        if (best.zipped_bytes or 0) >= (baseline.zipped_bytes or 0):
-            return baseline, f"kept the original: no passing candidate is smaller ({best.method} is not)"
-        return best, f"smallest candidate that passes the gate: {best.reason}"
-    if policy.is_auto:
-        why = _refusal(candidates) or "no candidate"
-        return baseline, f"kept the original: no candidate passed the gate ({why})"
-    forced = _pick(measured)
-    if policy.force and forced is not None:
-        return forced, f"forced although it fails the gate: {forced.reason}"
-    details = _refusal(candidates)
-    raise CompressionError(
-        f"--compress {policy.spec}: no candidate passes the gate ({details})",
-        "lower --min-agreement or raise --max-slowdown, try --compress auto to measure every method, "
-        "or pass --force to deploy it anyway",
     )
