@@ -31,8 +31,8 @@ def test_methods_get_their_default_granularity_and_combine_with_prune_first():
     [
         ("int9-weight", "unknown compression method"),
         ("prune", "needs a sparsity"),
-        ("int8-weight+prune:0.5", "at most one prune step followed by"),
-        ("int8-weight+fp16", "at most one prune step followed by"),
+        ("int8-weight+prune:0.5", "at most one prune step, then at most one fused"),
+        ("int8-weight+fp16", "at most one prune step, then at most one fused"),
     ],
 )
 def test_a_bad_spec_is_a_config_error_naming_the_problem(spec, words):

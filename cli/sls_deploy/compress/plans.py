@@ -1,6 +1,6 @@
 """The `--compress` language: `none`, `auto`, or plans such as `int8-weight`, `int4-weight:tensor`,
-`prune:0.5+int8-weight`, several separated by commas. Each plan is at most one pruning step followed by at
-most one quantizer. Pure parsing; the methods themselves live in their own modules.
+`prune:0.5+int8-weight`, `fused+int8-dynamic`, several separated by commas. Each plan is at most one pruning
+step, then at most one graph fusion, then at most one quantizer. Pure parsing; the methods themselves live in their own modules.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import onnx
 
 from ..core.errors import ConfigError
-from . import dynamic, fp16, prune, static, weight_only
+from . import dynamic, fp16, fused, prune, static, weight_only
 from .base import MethodContext, MethodResult
 
 Apply = Callable[[onnx.ModelProto, "str | None", MethodContext], MethodResult]
@@ -21,7 +21,7 @@ Apply = Callable[[onnx.ModelProto, "str | None", MethodContext], MethodResult]
 class Method:
     name: str
     apply: Apply
-    stage: int  # 0: pruning (first), 1: a quantizer (one per plan)
+    stage: int  # 0: pruning (first), 1: graph fusion, 2: a quantizer (at most one of each, in this order)
     default_param: str | None
     summary: str
 
@@ -33,34 +33,41 @@ METHODS: dict[str, Method] = {
             "prune", prune.apply, 0, None, "zero the smallest |w| (prune:0.5 = half of each weight tensor)"
         ),
         Method(
+            "fused",
+            fused.apply,
+            1,
+            None,
+            "onnxruntime's transformer optimizer: fused attention/LayerNorm/Gelu kernels, fp32",
+        ),
+        Method(
             "int8-weight",
             weight_only.apply_int8,
-            1,
+            2,
             "channel",
             "8-bit weights behind DequantizeLinear, fp32 speed",
         ),
         Method(
             "int4-weight",
             weight_only.apply_int4,
-            1,
+            2,
             "channel",
             "4-bit MatMul/Gemm weights (8-bit others), fp32 speed",
         ),
         Method(
             "int8-dynamic",
             dynamic.apply,
-            1,
+            2,
             "tensor",
             "onnxruntime quantize_dynamic (int8 weights, dynamic activations)",
         ),
         Method(
             "int8-static",
             static.apply,
-            1,
+            2,
             "tensor",
             "onnxruntime quantize_static, QDQ, calibrated on the samples",
         ),
-        Method("fp16", fp16.apply, 1, None, "float16 weights and compute (no CPU speed-up)"),
+        Method("fp16", fp16.apply, 2, None, "float16 weights and compute (no CPU speed-up)"),
     )
 }
 
@@ -101,7 +108,8 @@ class Plan:
 NONE = Plan(())
 HINT = (
     "use none, auto, or methods such as int8-weight, int4-weight, int8-dynamic, int8-static, fp16, prune:0.5, "
-    "combined with + (prune:0.5+int8-weight); several plans separated by commas are measured side by side"
+    "fused, combined with + (prune:0.5+int8-weight, fused+int8-dynamic); several plans separated by commas are "
+    "measured side by side"
 )
 
 
@@ -116,10 +124,11 @@ def _plan(text: str) -> Plan:
             raise ConfigError("prune needs a sparsity: prune:0.5 zeroes half of each weight tensor", HINT)
         steps.append(Step(name, param or method.default_param))
     stages = [METHODS[s.method].stage for s in steps]
-    if stages != sorted(stages) or stages.count(0) > 1 or stages.count(1) > 1:
+    if stages != sorted(stages) or len(set(stages)) != len(stages):
         raise ConfigError(
-            f"--compress {text!r}: a plan is at most one prune step followed by at most one quantizer",
-            "write e.g. prune:0.5+int8-weight",
+            f"--compress {text!r}: a plan is at most one prune step, then at most one fused, then at most one "
+            "quantizer",
+            "write e.g. prune:0.5+int8-weight or fused+int8-dynamic",
         )
     return Plan(tuple(steps))
 
