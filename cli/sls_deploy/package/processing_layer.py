@@ -25,9 +25,11 @@ from typing import Any, Final
 from ..core.artifacts import Artifact
 from ..core.errors import PackagingError
 from ..core.interpreters import find_interpreter
+from ..core.jsonable import Jsonable
 from ..core.progress import Progress
 from ..core.resources import processing_recipe_dir, runtime_recipe_dir
 from ..core.zips import zip_directory
+from .layer_cache import publish_layer
 from .pip import installed_distributions, pip_install_for_platform
 from .runtime.bytecode import compile_bytecode
 from .runtime.recipe import REQUIREMENTS_NAME, ZIP_PREFIX, check_target
@@ -42,7 +44,7 @@ BUILDER_VERSION = "1"
 
 
 @dataclass(frozen=True)
-class ProcessingLayerInfo:
+class ProcessingLayerInfo(Jsonable):
     """What layer.json (next to a cached processing-layer.zip) records about the build."""
 
     needs: tuple[str, ...]
@@ -52,18 +54,7 @@ class ProcessingLayerInfo:
     sha256: str
     zipped_bytes: int
     unzipped_bytes: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "needs": list(self.needs),
-            "packages": dict(self.packages),
-            "removed": list(self.removed),
-            "bytecode": self.bytecode,
-            "sha256": self.sha256,
-            "zipped_bytes": self.zipped_bytes,
-            "unzipped_bytes": self.unzipped_bytes,
-            "builder_version": BUILDER_VERSION,
-        }
+    builder_version: str = BUILDER_VERSION
 
 
 def recipe_hash(
@@ -143,7 +134,7 @@ def build_processing_layer(
             unzipped_bytes=artifact.unzipped_bytes,
         )
         (staging / INFO_NAME).write_text(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
-        result = _publish(staging, layer_dir, name)
+        result = publish_layer(staging, layer_dir, lambda folder: _cached(folder, name), "processing layer")
         say(
             f"processing layer: {', '.join(f'{k} {v}' for k, v in info.packages.items())}; "
             f"{info.unzipped_bytes / 1e6:.1f} MB unzipped, {info.zipped_bytes / 1e6:.1f} MB zipped"
@@ -251,23 +242,6 @@ def _cached(layer_dir: Path, name: str) -> Artifact | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _publish(staging: Path, layer_dir: Path, name: str) -> Artifact:
-    """Move a finished build into the cache (keeping a valid one another build put there first)."""
-    try:
-        staging.rename(layer_dir)
-    except OSError:
-        if _cached(layer_dir, name) is None:
-            shutil.rmtree(layer_dir, ignore_errors=True)
-            staging.rename(layer_dir)
-    result = _cached(layer_dir, name)
-    if result is None:
-        raise PackagingError(
-            f"the processing layer in {layer_dir} could not be read back",
-            "check free disk space and permissions of the cache folder",
-        )
-    return result
 
 
 def processing_layer_info(artifact: Artifact) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ...core.interpreters import find_interpreter
 from ...core.progress import Progress
 from ...core.resources import runtime_recipe_dir
 from ...core.zips import zip_directory
+from ..layer_cache import publish_layer
 from ..pip import installed_distributions, pip_install_for_platform
 from .bytecode import BytecodeReport, add_cold_start_bytecode
 from .recipe import (
@@ -217,19 +218,9 @@ def build_runtime_layer(
         (staging / SIZES_NAME).write_text(
             json.dumps(sizes.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        try:
-            staging.rename(layer_dir)
-        except OSError:
-            # Another build finished first (or a broken leftover is in the way): keep a valid one.
-            if _cached(layer_dir, arch, python_version) is None:
-                shutil.rmtree(layer_dir, ignore_errors=True)
-                staging.rename(layer_dir)
-        result = _cached(layer_dir, arch, python_version)
-        if result is None:
-            raise PackagingError(
-                f"the runtime layer in {layer_dir} could not be read back",
-                "check free disk space and permissions of the cache folder",
-            )
+        result = publish_layer(
+            staging, layer_dir, lambda folder: _cached(folder, arch, python_version), "runtime layer"
+        )
         with_bytecode = (
             f", bytecode {bytecode.unzipped_bytes / 1e6:.1f} MB included"
             if bytecode.compiled
