@@ -213,3 +213,12 @@ def test_a_compressed_folder_gives_back_the_processing_it_was_written_with(tmp_p
     assert set(back.files) == {"tokenizer.json", "handler"}
     (folder / "model.json").write_text(json.dumps({"format": 1}), encoding="utf-8")
     assert processing_from_folder(folder, TEXT_INPUTS, SCORES) is None
+
+
+def test_an_image_spec_without_pillow_installed_names_the_install_command(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    with pytest.raises(ModelError, match="Pillow package is not installed") as refused:
+        processing_for(ProcessingOptions(image=True), IMAGE_INPUT, SCORES)
+    assert "sls-deploy[processing]" in refused.value.hint

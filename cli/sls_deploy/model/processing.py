@@ -10,6 +10,7 @@ model folder and rewrites its model.json.
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
 import shutil
@@ -117,6 +118,9 @@ def processing_for(
             )
             files[TOKENIZER_FILE] = options.tokenizer
         if options.wants_image:
+            _require(
+                "PIL", "Pillow"
+            )  # the push decodes nothing, but checks the spec the way the function runs it
             image = ImageSpec(size=options.image_size, mean=options.mean or (0.0,), std=options.std or (1.0,))
         if options.handler is not None:
             handler = HandlerSpec(module=f"{HANDLER_DIR}/{_handler_module(options.handler)}")
@@ -226,11 +230,18 @@ def read_labels_file(path: Path) -> list[str]:
     return names
 
 
-def _check_tokenizer(path: Path) -> None:
+def _require(module: str, package: str) -> None:
+    """ModelError naming the install command when `module` (of the processing extra) cannot be imported."""
     try:
-        from tokenizers import Tokenizer
+        importlib.import_module(module)
     except ImportError as exc:
-        raise ModelError("the tokenizers package is not installed", INSTALL_HINT) from exc
+        raise ModelError(f"the {package} package is not installed", INSTALL_HINT) from exc
+
+
+def _check_tokenizer(path: Path) -> None:
+    _require("tokenizers", "tokenizers")
+    from tokenizers import Tokenizer
+
     if not path.is_file():
         raise SpecError(f"tokenizer file {path} does not exist")
     try:
@@ -340,12 +351,9 @@ def processed_request(processing: Any, inputs: tuple[TensorSpec, ...]) -> dict[s
         return {"text": DEFAULT_TEXTS[3]}
     if spec.image is None:
         return None
-    try:
-        from PIL import Image, ImageFilter
-    except ImportError as exc:
-        raise ModelError(
-            "Pillow is not installed: an image request cannot be generated", INSTALL_HINT
-        ) from exc
+    _require("PIL", "Pillow")
+    from PIL import Image, ImageFilter
+
     channels = image_layout(spec.image, inputs).channels
     width, height = SAMPLE_PHOTO_SIZE
     noise = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)

@@ -82,7 +82,7 @@ def model_intake(
         if sample is None:
             warnings.append("no --sample given: the model was checked on a few built-in sentences")
     elif sample is not None:
-        samples = read_inputs(sample, info, processing)
+        samples = load_samples(sample, info.inputs)
     else:
         samples = generate_samples(info.inputs)
         warnings.append(
