@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from sls_deploy.compress import CompressionPolicy, compress_model, plans
+from sls_deploy.compress import CompressionPolicy, plans
 from sls_deploy.compress.fused import detect_model_type
 from sls_deploy.core.errors import ConfigError
-from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples
-from tests.support.compress_models import embedder, feature_samples, save
+from tests.support.compress_models import compress_file, embedder, feature_samples, save
 
 pytest.importorskip("torch")
 
@@ -29,19 +28,8 @@ def _encoder(tmp_path):
 
 
 def _compress(tmp_path, path, samples, spec):
-    info = inspect_model(path)
-    return compress_model(
-        info.path,
-        "m",
-        inputs=info.inputs,
-        outputs=info.outputs,
-        opset=info.opset,
-        samples=samples,
-        policy=CompressionPolicy(spec, max_slowdown=100.0, force=True),
-        work_dir=tmp_path / "work",
-        memory_mb=1024,
-        arch="x86_64",
-    ).report
+    policy = CompressionPolicy(spec, max_slowdown=100.0, force=True)
+    return compress_file(path, samples, policy, tmp_path / "work").report
 
 
 def test_a_bert_style_graph_is_recognised_and_a_plain_mlp_is_not(tmp_path):

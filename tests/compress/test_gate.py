@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sls_deploy.compress import CompressionPolicy, compress_model
+from sls_deploy.compress import CompressionPolicy
 from sls_deploy.compress.gate import Agreement, Latency, choose_metric, judge, measure_agreement
 from sls_deploy.core.errors import CompressionError
-from sls_deploy.model.onnx_model import inspect_model
 from sls_inference.loader import load_model, read_manifest
 from sls_inference.signature import TensorSpec
-from tests.support.compress_models import classifier, embedder, feature_samples, if_model, loop_model, save
+from tests.support.compress_models import (
+    classifier,
+    compress_file,
+    embedder,
+    feature_samples,
+    if_model,
+    loop_model,
+    save,
+)
 
 LABEL = TensorSpec("label", "int64", ("N",))
 PROBS = TensorSpec("probabilities", "float32", ("N", 3))
@@ -61,20 +68,7 @@ def test_a_candidate_below_the_agreement_threshold_is_refused_with_its_numbers()
 def compress(tmp_path: Path, model, spec: str, **policy) -> object:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = save(model, tmp_path / "model.onnx")
-    info = inspect_model(path)
-    return compress_model(
-        info.path,
-        "m",
-        inputs=info.inputs,
-        outputs=info.outputs,
-        opset=info.opset,
-        samples=feature_samples(),
-        policy=CompressionPolicy(spec, **policy),
-        work_dir=tmp_path / "work",
-        memory_mb=1024,
-        arch="x86_64",
-        sha256=info.sha256,
-    )
+    return compress_file(path, feature_samples(), CompressionPolicy(spec, **policy), tmp_path / "work")
 
 
 def test_an_explicit_method_that_breaks_agreement_is_refused_with_the_numbers(tmp_path):

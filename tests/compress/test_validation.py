@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from sls_deploy.compress import CompressionPolicy, compress_model
+from sls_deploy.compress import CompressionPolicy
 from sls_deploy.compress.gate import Agreement, Latency, judge, measure_agreement
 from sls_deploy.compress.validation import (
     MIN_SPLIT_ROWS,
@@ -17,10 +17,9 @@ from sls_deploy.compress.validation import (
     split_samples,
     wilson_interval,
 )
-from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples
 from sls_inference.signature import TensorSpec
-from tests.support.compress_models import FEATURES, embedder, feature_samples, save
+from tests.support.compress_models import FEATURES, compress_file, embedder, feature_samples, save
 
 
 def test_the_split_is_seeded_disjoint_and_covers_every_row():
@@ -99,20 +98,8 @@ def _overfit_samples() -> tuple[Samples, Samples]:
 def _int8_static(tmp_path, samples: Samples, held_out: Samples | None = None):
     tmp_path.mkdir(parents=True)
     path = save(embedder(), tmp_path / "model.onnx")
-    info = inspect_model(path)
-    return compress_model(
-        info.path,
-        "m",
-        inputs=info.inputs,
-        outputs=info.outputs,
-        opset=info.opset,
-        samples=samples,
-        policy=CompressionPolicy("int8-static", max_slowdown=100.0, force=True),
-        work_dir=tmp_path / "work",
-        memory_mb=1024,
-        arch="x86_64",
-        held_out=held_out,
-    ).report
+    policy = CompressionPolicy("int8-static", max_slowdown=100.0, force=True)
+    return compress_file(path, samples, policy, tmp_path / "work", held_out).report
 
 
 def test_a_candidate_overfit_to_its_calibration_rows_passes_on_them_and_is_caught_on_held_out_rows(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -178,3 +179,27 @@ def save(model: onnx.ModelProto, path: Path) -> Path:
 def feature_samples(rows: int = 48, seed: int = 5) -> Samples:
     data = np.random.default_rng(seed).standard_normal((rows, FEATURES)).astype(np.float32)
     return Samples(arrays={"input": data}, source="test-samples", rows=rows)
+
+
+def compress_file(
+    path: Path, samples: Samples, policy: Any, work_dir: Path, held_out: Samples | None = None
+) -> Any:
+    """compress_model on an .onnx file as the pipeline calls it (x86_64, 1,024 MB): the CompressedModel."""
+    from sls_deploy.compress import compress_model
+    from sls_deploy.model.onnx_model import inspect_model
+
+    info = inspect_model(path)
+    return compress_model(
+        info.path,
+        "m",
+        inputs=info.inputs,
+        outputs=info.outputs,
+        opset=info.opset,
+        samples=samples,
+        policy=policy,
+        work_dir=work_dir,
+        memory_mb=1024,
+        arch="x86_64",
+        sha256=info.sha256,
+        held_out=held_out,
+    )

@@ -12,6 +12,8 @@ folder.
 
 from __future__ import annotations
 
+from typing import Any
+
 import onnx
 
 from .base import MethodContext, MethodError, MethodResult
@@ -41,17 +43,17 @@ def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> Meth
         )
     source = ctx.work_dir / "fused-in.onnx"
     onnx.save_model(model, str(source))
-    optimized: list[object] = []
+    optimized: list[Any] = []  # onnxruntime.transformers' OnnxModel
     messages = run_quantizer(
         lambda: optimized.append(
             optimize_model(str(source), model_type=model_type, num_heads=0, hidden_size=0, opt_level=0)
         )
     )
     optimizer = optimized[0]
-    stats = {k: v for k, v in optimizer.get_fused_operator_statistics().items() if v}  # type: ignore[attr-defined]
+    stats = {k: v for k, v in optimizer.get_fused_operator_statistics().items() if v}
     if not stats:
         raise MethodError(
             f"onnxruntime's transformer optimizer ({model_type}) found nothing to fuse in this graph"
         )
     fusions = ", ".join(f"{count} {op}" for op, count in sorted(stats.items()))
-    return MethodResult(model=optimizer.model, notes=(f"fused ({model_type}): {fusions}", *messages))  # type: ignore[attr-defined]
+    return MethodResult(model=optimizer.model, notes=(f"fused ({model_type}): {fusions}", *messages))

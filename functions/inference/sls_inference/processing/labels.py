@@ -37,8 +37,9 @@ def read_labels(path: Path) -> list[str]:
 
 class LabelsProcessor:
     def __init__(self, spec: LabelsSpec, model_dir: Path, outputs: Sequence[TensorSpec]) -> None:
-        self.names = read_labels(model_dir / spec.file)
-        self._names = np.array(self.names, dtype=object)
+        self.names = np.array(
+            read_labels(model_dir / spec.file), dtype=object
+        )  # indexed by class per request
         self.output = labels_output(spec, len(self.names), outputs)
         self.top_k = min(spec.top_k, len(self.names))
 
@@ -62,7 +63,7 @@ class LabelsProcessor:
         else:
             order = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k]
         top_scores = np.take_along_axis(probabilities, order, axis=1).astype(np.float32)
-        names = self._names
+        names = self.names
         specs = [*specs, LABEL, SCORE]
         values = [*values, names[order[:, 0]], top_scores[:, 0]]
         if self.top_k > 1:
