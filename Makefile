@@ -18,6 +18,7 @@ bench:
 	.venv/bin/python tests/bench/bench_telemetry.py
 	.venv/bin/python tests/bench/bench_drift.py
 	.venv/bin/python tests/bench/bench_compress.py
+	.venv/bin/python tests/bench/bench_recovery.py
 	.venv/bin/python tests/bench/bench_processing.py
 
 lint:

@@ -63,3 +63,37 @@ def test_fusion_comes_after_pruning_and_before_a_quantizer():
     ]
     with pytest.raises(ConfigError, match="at most one fused"):
         plans.parse("int8-dynamic+fused")
+
+
+def test_heads_and_hidden_size_are_read_from_a_run_for_the_attention_fusion():
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from sls_deploy.compress.fused import attention_shape
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("LayerNormalization", ["h", "gamma", "beta"], ["normed"], axis=-1),
+            helper.make_node("Softmax", ["scores"], ["probs"], axis=-1),
+        ],
+        "attention-ish",
+        [
+            helper.make_tensor_value_info("h", TensorProto.FLOAT, ["N", 3, 8]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2, 3, 3]),
+        ],
+        [
+            helper.make_tensor_value_info("normed", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, None),
+        ],
+        [
+            numpy_helper.from_array(np.ones(8, np.float32), "gamma"),
+            numpy_helper.from_array(np.zeros(8, np.float32), "beta"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    arrays = {"h": np.ones((5, 3, 8), np.float32), "scores": np.zeros((5, 2, 3, 3), np.float32)}
+    assert attention_shape(model, Samples(arrays, "rows", 5)) == (2, 8)
+    single_head = {"h": arrays["h"], "scores": np.zeros((5, 3, 3), np.float32)}
+    flat = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    flat.graph.input[1].type.tensor_type.shape.ClearField("dim")
+    assert attention_shape(flat, Samples(single_head, "rows", 5)) == (0, 0)  # the optimizer detects then

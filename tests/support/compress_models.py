@@ -203,3 +203,37 @@ def compress_file(
         sha256=info.sha256,
         held_out=held_out,
     )
+
+
+def outlier_mlp(seed: int = 6) -> onnx.ModelProto:
+    """input [N, 64] → MatMul/Relu → ×scale → MatMul "mid" → Tanh → MatMul → "embedding" [N, 32]. The scale
+    blows 4 of the 128 hidden channels up 400× (the next weight rows shrink them back), so int8 activations
+    of "mid" lose the other 124 channels: the one node mixed precision must keep fp32."""
+    rng = _rng(seed)
+    w1 = rng.standard_normal((FEATURES, HIDDEN)).astype(np.float32) / 8
+    scale = np.ones(HIDDEN, np.float32)
+    scale[:4] = 400.0
+    w2 = (rng.standard_normal((HIDDEN, HIDDEN)) / 8 / scale[:, None]).astype(np.float32)
+    w3 = rng.standard_normal((HIDDEN, 32)).astype(np.float32) / 8
+    inits = [
+        numpy_helper.from_array(w1, "w1"),
+        numpy_helper.from_array(scale, "scale"),
+        numpy_helper.from_array(w2, "w2"),
+        numpy_helper.from_array(w3, "w3"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["input", "w1"], ["h"], name="first"),
+        helper.make_node("Relu", ["h"], ["r"], name="relu"),
+        helper.make_node("Mul", ["r", "scale"], ["s"], name="scale"),
+        helper.make_node("MatMul", ["s", "w2"], ["m"], name="mid"),
+        helper.make_node("Tanh", ["m"], ["t"], name="tanh"),
+        helper.make_node("MatMul", ["t", "w3"], ["embedding"], name="last"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "outlier_mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", FEATURES])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 32])],
+        inits,
+    )
+    return _model(graph)

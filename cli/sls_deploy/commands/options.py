@@ -90,6 +90,14 @@ def compress_options(func: Any) -> Any:
             help="Held-out inputs (as --sample) the gate judges candidates on; all samples then calibrate "
             "[default: 30 % of the samples (validation_fraction) are held out].",
         ),
+        click.option(
+            "--finetune-steps",
+            type=click.IntRange(0),
+            default=None,
+            metavar="N",
+            help="prune:S on a PyTorch model (.pt/.pth): fine-tune the pruned model N steps, the mask held, "
+            "distilling the original's outputs on the calibration rows [default: 200; 0: prune only].",
+        ),
         click.option("--force", is_flag=True, help="Use the method asked for even if it fails the gate."),
         click.option(
             "--trust-pickle",
@@ -105,15 +113,17 @@ def compress_options(func: Any) -> Any:
 
 def with_policy(ctx: click.Context, settings: dict[str, Any], default_spec: str | None = None) -> Any:
     """(config, compression policy, trust_pickle) from a command's flags; the gate's per-command flags
-    (--metric, --force, --validation, --trust-pickle) are not configuration settings."""
+    (--metric, --force, --validation, --finetune-steps, --trust-pickle) are not configuration settings."""
     from ..compress import CompressionPolicy
 
     metric, force, trust = settings.pop("metric"), settings.pop("force"), settings.pop("trust_pickle")
-    held_out = settings.pop("validation")
+    held_out, steps = settings.pop("validation"), settings.pop("finetune_steps")
     config = project_config(ctx, **settings)
     if default_spec is not None and settings.get("compress") is None and config.compress == "none":
         config = replace(config, compress=default_spec)
-    policy = CompressionPolicy.from_config(config, metric=metric, force=force, validation=held_out)
+    policy = CompressionPolicy.from_config(
+        config, metric=metric, force=force, validation=held_out, finetune_steps=steps
+    )
     return config, policy, trust
 
 

@@ -5,23 +5,43 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import onnx
 
 from ..model.samples import Samples
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..model.convert import TorchSource
+    from .gate import Agreement
 
 
 class MethodError(Exception):
     """A method cannot be applied to this model; the message says why (it becomes the candidate's verdict)."""
 
 
-def per_channel_option(param: str | None) -> bool:
-    """The `:tensor` (default) / `:channel` option of the int8 methods."""
-    if param in (None, "tensor"):
-        return False
-    if param == "channel":
-        return True
-    raise MethodError(f"unknown option {param!r}: use :tensor (default) or :channel")
+def quant_options(param: str | None) -> tuple[bool, bool]:
+    """The options of the int8 methods: `:tensor` (default) or `:channel`, optionally `-mixed` (`:mixed`,
+    `:channel-mixed`): (per channel, mixed precision)."""
+    parts = (param or "tensor").split("-")
+    mixed = parts[-1] == "mixed"
+    granularity = "-".join(parts[:-1] if mixed else parts) or "tensor"
+    if granularity not in ("tensor", "channel"):
+        raise MethodError(
+            f"unknown option {param!r}: use :tensor (default) or :channel, optionally with -mixed "
+            "(:mixed, :channel-mixed)"
+        )
+    return granularity == "channel", mixed
+
+
+class Probe(Protocol):
+    """A candidate's agreement with the original on the calibration rows (probe.py), for methods that search."""
+
+    threshold: float
+
+    def __call__(self, model: onnx.ModelProto) -> Agreement: ...
 
 
 @dataclass(frozen=True)
@@ -29,6 +49,12 @@ class MethodContext:
     samples: Samples  # calibration inputs (int8-static)
     arch: str  # the deploy architecture: x86_64 | arm64
     work_dir: Path  # scratch space for methods that go through files
+    probe: Probe | None = None  # agreement on the calibration rows (never the validation rows)
+    source: TorchSource | None = None  # the PyTorch model the ONNX was exported from (prune's recovery)
+    finetune_steps: int = 0  # prune's recovery: fine-tuning steps on the calibration rows (0: none)
+    # Agreement on the validation rows, for a method's notes only (prune's recovery: before and after);
+    # nothing a method builds or chooses may rest on it.
+    held_out: Callable[[onnx.ModelProto], Agreement] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Choosing among measured candidates: the smallest (zipped) that passes, ties within TIE decided by
-speed; the original when none passes under `auto`; a named method that fails refused unless forced. And the
+speed — among the passing candidates whose 95 % interval shows the threshold, if any does (a pass the rows
+cannot show loses to one they can); the original when none passes under `auto`; a named method that fails refused unless forced. And the
 plain sentence for a pass its validation rows cannot show. Pure functions over reports."""
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def choose(
 ) -> tuple[CandidateReport, str]:
     candidates = [c for c in reports if c is not baseline]
     passed = [c for c in candidates if c.verdict == "passed"]
+    shown = [c for c in passed if c.agreement and c.agreement.shows(policy.threshold(c.agreement.metric))]
     measured = [c for c in candidates if c.verdict in ("passed", "refused")]
-    best = _pick(passed)
+    best = _pick(shown or passed)
     if best is not None:
         if (best.zipped_bytes or 0) >= (baseline.zipped_bytes or 0):
             return baseline, f"kept the original: no passing candidate is smaller ({best.method} is not)"

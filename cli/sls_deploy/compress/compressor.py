@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from sls_inference.signature import TensorSpec
 from ..core.errors import ModelError
 from ..core.progress import Progress, quiet
 from ..model import graphs
+from ..model.convert import TorchSource
 from ..model.folder import build_model_layer, model_layer_dir
 from ..model.processing import OutputView
 from ..model.samples import Samples, sample_rows
@@ -31,6 +32,7 @@ from . import gate, plans, validation
 from .base import MethodContext, MethodError
 from .choice import choose, unshown_threshold
 from .policy import CompressionPolicy
+from .probe import CalibrationProbe
 from .report import CandidateReport, CompressionReport
 
 
@@ -129,6 +131,9 @@ class _Bench:
     reference: _Reference
     progress: Progress
     view: OutputView | None = None
+    probe: CalibrationProbe | None = None  # for the methods that search on the calibration rows
+    source: TorchSource | None = None  # the PyTorch model the original was exported from (prune's recovery)
+    finetune_steps: int = 0
 
     def compared(self, specs: Sequence[TensorSpec], outputs: list[Any]) -> list[Any]:
         """A run's outputs as the gate compares them (post-processed by the view, if any)."""
@@ -259,6 +264,23 @@ def _failed(label: str, exc: Exception, flow: Sequence[str], started: float) -> 
     )
 
 
+def _held_out(bench: _Bench, folder: Path) -> Callable[[onnx.ModelProto], gate.Agreement]:
+    """A model's agreement with the original on the validation rows, loaded as the handler would: for the
+    notes of a method that reports stages of its own work (prune's recovery), never for a choice."""
+
+    def agreement(model: onnx.ModelProto) -> gate.Agreement:
+        ref, path = bench.reference, folder / "model.onnx"
+        folder.mkdir(parents=True, exist_ok=True)
+        onnx.save_model(model, str(path))
+        opset = graphs.opsets(model)
+        build_model_layer(path, bench.name, folder, inputs=bench.inputs, outputs=bench.outputs, opset=opset)
+        loaded = _load(folder, bench.memory_mb)
+        result = bench.compared(loaded.outputs, loaded.session.run(None, dict(bench.samples.arrays)))
+        return gate.measure_agreement(ref.metric, ref.specs, ref.outputs, result, ref.rows)
+
+    return agreement
+
+
 def _candidate(
     bench: _Bench, original: onnx.ModelProto, plan: plans.Plan, folder: Path, counter: str
 ) -> tuple[CandidateReport, _Built | None]:
@@ -266,7 +288,11 @@ def _candidate(
     its candidate, not the push."""
     started = time.perf_counter()
     bench.progress(f"compression: {plan.label} {counter}")
-    ctx = MethodContext(samples=bench.calibration, arch=bench.arch, work_dir=folder / "work")
+    work = folder / "work"
+    held_out = _held_out(bench, work / "held-out")
+    ctx = MethodContext(
+        bench.calibration, bench.arch, work, bench.probe, bench.source, bench.finetune_steps, held_out
+    )
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _built_and_measured(bench, original, plan, folder, ctx, counter, started)
@@ -299,6 +325,7 @@ def compress_model(
     progress: Progress = quiet,
     view: OutputView | None = None,
     held_out: Samples | None = None,
+    source: TorchSource | None = None,
 ) -> CompressedModel:
     """Measure the candidates `policy` names against the original and return the chosen model.
 
@@ -355,6 +382,17 @@ def compress_model(
         reference,
         progress,
         view,
+        CalibrationProbe(
+            reference.loaded.session,
+            reference.loaded.outputs,
+            split.calibration,
+            reference.metric,
+            reference.threshold,
+            memory_mb,
+            view,
+        ),
+        source=source,
+        finetune_steps=policy.finetune_steps,
     )
 
     built: dict[str, _Built] = {"none": _Built(model_path, dict(opset))}

@@ -1,29 +1,56 @@
-"""onnxruntime dynamic int8 quantization (`int8-dynamic[:tensor|channel]`): int8 weights, activations
+"""onnxruntime dynamic int8 quantization (`int8-dynamic[:tensor|channel][-mixed]`): int8 weights, activations
 quantized on the fly at every run (MatMulInteger / ConvInteger / DynamicQuantizeLinear).
 
 Smaller file, integer kernels; on small models and on CPUs without fast int8 paths the per-run
 activation quantization can make it slower than fp32 (measured up to 5×), per-tensor weights can cost accuracy:
-the gate measures both. Runs quant_pre_process first where it succeeds. Writes files under the work folder.
+the gate measures both. `-mixed` keeps the most sensitive nodes fp32 until the calibration rows agree
+(sensitivity.py). Runs quant_pre_process first where it succeeds. Writes files under the work folder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import onnx
 
-from .base import MethodContext, MethodResult, per_channel_option
+from .base import MethodContext, MethodResult, quant_options
 from .preprocess import pre_process
 from .runner import run_quantizer
 
 
-def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
+def quantize(
+    model: onnx.ModelProto, per_channel: bool, ctx: MethodContext, exclude: Sequence[str] = ()
+) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+    """`model` (pre-processed already) through quantize_dynamic, the nodes named in `exclude` left fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    per_channel = per_channel_option(param)
-    model, note = pre_process(model, ctx.work_dir)
     source, dest = ctx.work_dir / "dynamic-in.onnx", ctx.work_dir / "dynamic-out.onnx"
     onnx.save_model(model, str(source))
     messages = run_quantizer(
-        lambda: quantize_dynamic(str(source), str(dest), per_channel=per_channel, weight_type=QuantType.QInt8)
+        lambda: quantize_dynamic(
+            str(source),
+            str(dest),
+            per_channel=per_channel,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(exclude),
+        )
     )
+    return onnx.load(str(dest)), messages
+
+
+def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
+    per_channel, mixed = quant_options(param)
+    model, note = pre_process(model, ctx.work_dir)
     granularity = "per channel" if per_channel else "per tensor"
-    return MethodResult(model=onnx.load(str(dest)), notes=(note, f"int8 weights {granularity}", *messages))
+    if mixed:
+        from .sensitivity import mixed_precision
+
+        def build(exclude: Sequence[str]) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+            return quantize(model, per_channel, ctx, exclude)
+
+        result = mixed_precision(model, build, ctx, per_channel=per_channel, static=False)
+        return MethodResult(
+            result.model, result.session_config, notes=(note, f"int8 weights {granularity}", *result.notes)
+        )
+    quantized, messages = quantize(model, per_channel, ctx)
+    return MethodResult(model=quantized, notes=(note, f"int8 weights {granularity}", *messages))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import onnx
 
 from ..core.errors import ConfigError
-from . import dynamic, fp16, fused, prune, static, weight_only
+from . import blockwise, dynamic, fp16, fused, prune, static, weight_only
 from .base import MethodContext, MethodResult
 
 Apply = Callable[[onnx.ModelProto, "str | None", MethodContext], MethodResult]
@@ -58,14 +58,21 @@ METHODS: dict[str, Method] = {
             dynamic.apply,
             2,
             "tensor",
-            "onnxruntime quantize_dynamic (int8 weights, dynamic activations)",
+            "onnxruntime quantize_dynamic (int8 weights, dynamic activations); :mixed keeps sensitive nodes fp32",
         ),
         Method(
             "int8-static",
             static.apply,
             2,
             "tensor",
-            "onnxruntime quantize_static, QDQ, calibrated on the samples",
+            "onnxruntime quantize_static, QDQ, calibrated on the samples; :mixed keeps sensitive nodes fp32",
+        ),
+        Method(
+            "int4-block",
+            blockwise.apply,
+            2,
+            str(blockwise.DEFAULT_BLOCK),
+            "onnxruntime MatMulNBits: 4-bit MatMul weights in blocks, int8 compute (int4-block:32)",
         ),
         Method("fp16", fp16.apply, 2, None, "float16 weights and compute (no CPU speed-up)"),
     )
@@ -77,7 +84,9 @@ AUTO = (
     "int4-weight:channel",
     "int8-dynamic:tensor",
     "int8-dynamic:channel",
+    "int8-dynamic:channel-mixed",
     "int8-static:tensor",
+    "int4-block:32",
     "fp16",
 )
 
@@ -107,7 +116,8 @@ class Plan:
 
 NONE = Plan(())
 HINT = (
-    "use none, auto, or methods such as int8-weight, int4-weight, int8-dynamic, int8-static, fp16, prune:0.5, "
+    "use none, auto, or methods such as int8-weight, int4-weight, int8-dynamic, int8-dynamic:channel-mixed, "
+    "int8-static, int4-block, fp16, prune:0.5, "
     "fused, combined with + (prune:0.5+int8-weight, fused+int8-dynamic); several plans separated by commas are "
     "measured side by side"
 )

@@ -1,5 +1,6 @@
 """The compression policy: which candidates (`--compress`), how they are judged (metric, thresholds, forced),
-and which rows judge them (validation_fraction, `--validation FILE`). Pure data."""
+which rows judge them (validation_fraction, `--validation FILE`), and how long prune's recovery fine-tunes a
+PyTorch source (`--finetune-steps`). Pure data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from ..core.config import ProjectConfig
 from ..core.errors import ConfigError
 from . import gate, plans, validation
+from .recovery import DEFAULT_FINETUNE_STEPS
 
 METRIC_CHOICES = ("auto", *gate.METRICS)
 
@@ -22,12 +24,18 @@ class CompressionPolicy:
     force: bool = False
     validation_fraction: float = validation.VALIDATION_FRACTION  # samples held out for the gate
     validation: Path | None = None  # the user's held-out inputs: they validate, all samples calibrate
+    finetune_steps: int = DEFAULT_FINETUNE_STEPS  # prune's recovery on a PyTorch source; 0: none
 
     def __post_init__(self) -> None:
         plans.parse(self.spec)  # raises ConfigError naming the bad part
         if self.metric not in METRIC_CHOICES:
             raise ConfigError(
                 f"unknown agreement metric {self.metric!r}", f"use one of {', '.join(METRIC_CHOICES)}"
+            )
+        if self.finetune_steps < 0:
+            raise ConfigError(
+                f"--finetune-steps {self.finetune_steps}: the number of steps cannot be negative",
+                "use 0 to prune without recovery, or a step count such as 200",
             )
 
     @classmethod
@@ -37,9 +45,10 @@ class CompressionPolicy:
         metric: str | None = None,
         force: bool = False,
         validation: Path | None = None,
+        finetune_steps: int | None = None,
     ) -> CompressionPolicy:
         """The project's compress / min_agreement / max_slowdown / validation_fraction settings plus the
-        per-command flags."""
+        per-command flags (`finetune_steps` None: the default)."""
         return cls(
             spec=config.compress,
             metric=metric or "auto",
@@ -48,6 +57,7 @@ class CompressionPolicy:
             force=force,
             validation_fraction=config.validation_fraction,
             validation=validation,
+            finetune_steps=DEFAULT_FINETUNE_STEPS if finetune_steps is None else finetune_steps,
         )
 
     @property

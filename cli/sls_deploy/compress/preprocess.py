@@ -2,18 +2,23 @@
 (symbolic shape inference + onnxruntime's basic graph optimisations + ONNX shape inference), which lets the
 quantizers see fused, shape-annotated operators. Needs sympy. Writes files under the work folder it is
 given, and changes into it while onnxruntime's tool runs.
+
+Several candidates of one compression run (int8-dynamic, its per-channel and mixed variants, int8-static)
+pre-process the same model: the last result is kept in memory (keyed by the model's bytes) and shared.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 import onnx
 
+_LAST: dict[str, tuple[bytes, str]] = {}  # sha256 of the input model → (the optimised model, the note)
 
-def pre_process(model: onnx.ModelProto, work_dir: Path) -> tuple[onnx.ModelProto, str]:
-    """The optimised model and a note; on failure the model unchanged and a note saying why (never raises)."""
+
+def _optimised(model: onnx.ModelProto, work_dir: Path) -> tuple[onnx.ModelProto, str]:
     try:
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:  # sympy missing
@@ -31,3 +36,18 @@ def pre_process(model: onnx.ModelProto, work_dir: Path) -> tuple[onnx.ModelProto
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         return model, f"graph optimisation skipped (quant_pre_process: {first})"
     return optimised, "optimised with quant_pre_process"
+
+
+def pre_process(model: onnx.ModelProto, work_dir: Path) -> tuple[onnx.ModelProto, str]:
+    """The optimised model and a note; on failure the model unchanged and a note saying why (never raises).
+    Returns a fresh copy each time: the caller may change it."""
+    data = model.SerializeToString()
+    key = hashlib.sha256(data).hexdigest()
+    if key not in _LAST:
+        optimised, note = _optimised(model, work_dir)
+        _LAST.clear()
+        _LAST[key] = (data if optimised is model else optimised.SerializeToString(), note)
+    stored, note = _LAST[key]
+    copy = onnx.ModelProto()
+    copy.ParseFromString(stored)
+    return copy, note

@@ -1,16 +1,20 @@
 """Converters to ONNX for models that are not ONNX yet (optional extras): scikit-learn estimators through
-skl2onnx (`pip install 'sls-deploy[sklearn]'`) and PyTorch modules through torch.onnx.export (torch).
+skl2onnx (`pip install 'sls-deploy[sklearn]'`), PyTorch modules through torch.onnx.export (torch), and
+TensorFlow models (a Keras .keras/.h5 file or a SavedModel folder) through tf2onnx
+(`pip install 'sls-deploy[tensorflow]'`; see convert_tensorflow.py, imported only for such a model).
 
 A pickle (.pkl/.pickle/.joblib, or a .pt/.pth that is not a TorchScript archive) runs code of its author's
 choosing when it is loaded: it is only opened with `trust_pickle=True` (--trust-pickle). A TorchScript
-archive (torch.jit.save) loads without it. Side effects: reads the model (and the sample file for PyTorch
-example inputs), writes the .onnx file it is asked to write.
+archive (torch.jit.save) loads without it; so does a Keras file without Lambda layers, and a SavedModel.
+Side effects: reads the model (and the sample file for PyTorch example inputs and the TensorFlow check),
+writes the .onnx file it is asked to write.
 """
 
 from __future__ import annotations
 
 import pickle
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +25,23 @@ from ..core.errors import ModelError
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth")
-CONVERTIBLE_SUFFIXES = PICKLE_SUFFIXES + TORCH_SUFFIXES
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+CONVERTIBLE_SUFFIXES = PICKLE_SUFFIXES + TORCH_SUFFIXES + KERAS_SUFFIXES
+SAVED_MODEL_FILE = "saved_model.pb"
 TRUST_HINT = (
     "loading a pickle runs code stored in it: pass --trust-pickle only for a file you made or trust, "
     "or export the model to ONNX yourself"
 )
 
 
+def is_saved_model(path: Path) -> bool:
+    """A TensorFlow SavedModel folder (it holds saved_model.pb)."""
+    return path.is_dir() and (path / SAVED_MODEL_FILE).is_file()
+
+
 def needs_conversion(path: Path) -> bool:
-    return path.suffix.lower() in CONVERTIBLE_SUFFIXES
+    """A pickle, a torch file, a Keras file or a SavedModel folder; not an .onnx or `compress` folder."""
+    return path.suffix.lower() in CONVERTIBLE_SUFFIXES or is_saved_model(path)
 
 
 def _require_trust(path: Path, trust_pickle: bool) -> None:
@@ -53,7 +65,8 @@ def _is_torch_module(obj: Any) -> bool:
     )
 
 
-def _import_torch() -> Any:
+def import_torch() -> Any:
+    """torch (typed Any: the callers treat it as an optional extra), or a ModelError saying to install it."""
     try:
         import torch
     except ImportError as exc:
@@ -64,7 +77,7 @@ def _import_torch() -> Any:
 
 
 def _load_torch(path: Path, trust_pickle: bool) -> Any:
-    torch = _import_torch()
+    torch = import_torch()
     try:
         with warnings.catch_warnings():
             # torch 2.13 deprecates TorchScript, yet its archives still load.
@@ -79,6 +92,30 @@ def _load_torch(path: Path, trust_pickle: bool) -> Any:
         raise ModelError(
             f"{path} cannot be loaded by torch: {exc}", "save it with torch.jit.save or torch.save(module)"
         ) from exc
+
+
+@dataclass(frozen=True)
+class TorchSource:
+    """The PyTorch model an ONNX file was exported from (by export_torch), kept so that it can be loaded
+    again: prune's recovery fine-tunes it."""
+
+    path: Path  # a TorchScript archive, or a pickled module (torch.save, .pkl/.joblib)
+    trust_pickle: bool
+
+    def load(self) -> Any:
+        """A fresh copy of the module, loaded as the conversion loaded it."""
+        if self.path.suffix.lower() in TORCH_SUFFIXES:
+            return _load_torch(self.path, self.trust_pickle)
+        _require_trust(self.path, self.trust_pickle)
+        return _load_pickle(self.path)
+
+
+def torch_source(converted_from: Path | None, producer: str, trust_pickle: bool) -> TorchSource | None:
+    """The source of a model convert_to_onnx converted from `converted_from`, when torch exported it (the
+    ONNX file's `producer` is "pytorch ..."); None for ONNX files and scikit-learn conversions."""
+    if converted_from is None or not producer.startswith("pytorch"):
+        return None
+    return TorchSource(converted_from, trust_pickle)
 
 
 def _example_inputs(sample: Path | None, model_path: Path) -> dict[str, np.ndarray]:
@@ -100,7 +137,7 @@ def _example_inputs(sample: Path | None, model_path: Path) -> dict[str, np.ndarr
 
 def export_torch(module: Any, example: dict[str, np.ndarray], dest: Path) -> Path:
     """torch.onnx.export to one file, the first axis of every input and output dynamic ("batch")."""
-    torch = _import_torch()
+    torch = import_torch()
     module.eval()
     tensors = tuple(torch.from_numpy(np.ascontiguousarray(v[:2])) for v in example.values())
     with torch.no_grad():
@@ -166,12 +203,21 @@ def convert_to_onnx(
     path: Path, dest: Path, *, trust_pickle: bool = False, sample: Path | None = None
 ) -> Path:
     """Convert the model at `path` (a pickled scikit-learn estimator or PyTorch module, or a TorchScript
-    archive) to the ONNX file `dest`. Raises ModelError with what to do when it cannot."""
+    archive, a Keras file or a TensorFlow SavedModel folder) to the ONNX file `dest`. Raises ModelError with
+    what to do when it cannot."""
+    suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES or is_saved_model(path):
+        if not path.exists():
+            raise ModelError(
+                f"model file {path} does not exist", "check the path (it is relative to the current folder)"
+            )
+        from .convert_tensorflow import convert_tensorflow
+
+        return convert_tensorflow(path, dest, trust_pickle=trust_pickle, sample=sample)
     if not path.is_file():
         raise ModelError(
             f"model file {path} does not exist", "check the path (it is relative to the current folder)"
         )
-    suffix = path.suffix.lower()
     if suffix in TORCH_SUFFIXES:
         return export_torch(_load_torch(path, trust_pickle), _example_inputs(sample, path), dest)
     _require_trust(path, trust_pickle)

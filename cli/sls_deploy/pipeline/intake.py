@@ -13,7 +13,7 @@ from ..core import limits
 from ..core.config import ProjectConfig
 from ..core.errors import ConfigError
 from ..core.progress import Progress
-from ..model.convert import convert_to_onnx, needs_conversion
+from ..model.convert import TorchSource, convert_to_onnx, needs_conversion, torch_source
 from ..model.onnx_model import ModelInfo, inspect_model, single_file_model
 from ..model.processing import (
     Processing,
@@ -48,6 +48,7 @@ class Intake:
     prepared: PreparedModel | None  # a folder written by `compress`: its choice is kept
     warnings: tuple[str, ...]
     processing: Processing | None = None  # pre/post-processing checked against the signature
+    source: TorchSource | None = None  # the PyTorch model it was converted from (prune's recovery trains it)
 
 
 def model_intake(
@@ -59,18 +60,21 @@ def model_intake(
     progress: Progress,
     processing_options: ProcessingOptions | None = None,
 ) -> Intake:
-    prepared = read_compressed_dir(model_path) if model_path.is_dir() else None
+    convert = needs_conversion(model_path)  # a folder may be a TensorFlow SavedModel, not a `compress` folder
+    prepared = read_compressed_dir(model_path) if model_path.is_dir() and not convert else None
     name = check_name(name or (prepared.name if prepared and prepared.name else default_name(model_path)))
     warnings: list[str] = []
+    given = model_path
     if prepared is not None:
         model_path = prepared.model_path
-    elif needs_conversion(model_path):
+    elif convert:
         progress(f"converting {model_path} to ONNX")
         model_path = convert_to_onnx(
             model_path, work_dir / name / "converted.onnx", trust_pickle=trust_pickle, sample=sample
         )
     progress(f"checking {model_path}")
     info = inspect_model(model_path)
+    source = torch_source(given, info.producer, trust_pickle) if convert else None
     if processing_options is not None:
         processing = processing_for(processing_options, info.inputs, info.outputs)
     elif prepared is not None:  # a folder `compress` wrote keeps the processing it was measured with
@@ -90,7 +94,7 @@ def model_intake(
             "(and its drift baseline is made from them)"
         )
     model_file = single_file_model(info, work_dir / name / "merged.onnx")
-    return Intake(name, info, samples, model_file, prepared, tuple(warnings), processing)
+    return Intake(name, info, samples, model_file, prepared, tuple(warnings), processing, source)
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,7 @@ def layer_source(
         held_out=None
         if policy.validation is None
         else read_inputs(policy.validation, info, intake.processing),
+        source=intake.source,
     )
     return LayerSource(
         compressed.path,
