@@ -34,7 +34,10 @@ class PreparedModel:
 
 def read_compressed_dir(folder: Path) -> PreparedModel:
     """The model and choice in `folder`; ModelError when it is not a folder `sls-deploy compress` wrote."""
-    hint = "pass an .onnx file, or a folder written by `sls-deploy compress MODEL --out DIR`"
+    hint = (
+        "pass an .onnx file, a folder written by `sls-deploy compress MODEL --out DIR`, or a TensorFlow "
+        "SavedModel folder (one holding saved_model.pb)"
+    )
     try:
         manifest = read_manifest(folder)
     except ModelLoadError as exc:
