@@ -113,3 +113,61 @@ def test_a_corrupt_pickle_is_a_model_error_that_says_what_the_file_must_be(tmp_p
         convert_to_onnx(path, tmp_path / "out.onnx", trust_pickle=True)
     assert "cannot be unpickled" in caught.value.message
     assert "scikit-learn estimator or a torch module" in caught.value.hint
+
+
+def _sign_branch_module():
+    """A module whose traced export keeps only the branch its tracing rows (the first two) took."""
+    torch = pytest.importorskip("torch")
+
+    class Branch(torch.nn.Module):
+        def forward(self, x):
+            return x * 2.0 if float(x.sum()) > 0 else x * 3.0
+
+    return torch, Branch()
+
+
+def test_a_torch_export_that_answers_differently_is_refused_and_removed(tmp_path, monkeypatch):
+    torch, module = _sign_branch_module()
+    x = np.abs(np.random.default_rng(0).standard_normal((6, 4))).astype(np.float32)
+    x[2:] -= 20.0  # the two tracing rows sum above 0 (`x * 2` is exported); all six sum below 0 …
+    np.savez(tmp_path / "samples.npz", input=x)
+    monkeypatch.setattr("sls_deploy.model.convert._load_torch", lambda path, trust: module)
+    (tmp_path / "model.pt").write_bytes(b"stands in for the archive")
+    with pytest.raises(ModelError, match=r"disagrees with PyTorch on output 'output' \(batch 6\)") as caught:
+        convert_to_onnx(tmp_path / "model.pt", tmp_path / "model.onnx", sample=tmp_path / "samples.npz")
+    assert "max |difference|" in caught.value.message
+    assert not (tmp_path / "model.onnx").exists()  # … where the module answers x * 3
+
+
+def test_a_scikit_learn_conversion_is_checked_against_predict_and_predict_proba(tmp_path, monkeypatch):
+    from sls_deploy.model import convert
+
+    model, x = digits_pipeline()
+    checked = []
+    real = convert.check_conversion
+
+    def spy(framework, source, converted, samples, row_share=0.0):
+        checked.append((framework, sorted(source(dict(samples.arrays))), row_share))
+        return real(framework, source, converted, samples, row_share)
+
+    monkeypatch.setattr(convert, "check_conversion", spy)
+    with (tmp_path / "model.pkl").open("wb") as f:
+        pickle.dump(model, f)
+    np.savez(tmp_path / "samples.npz", input=x)
+    convert_to_onnx(
+        tmp_path / "model.pkl", tmp_path / "m.onnx", trust_pickle=True, sample=tmp_path / "samples.npz"
+    )
+    assert checked == [("scikit-learn", ["label", "probabilities"], convert.SKLEARN_ROW_SHARE)]
+
+
+def test_label_flips_on_near_ties_are_tolerated_only_up_to_the_row_share():
+    from sls_deploy.model.conversion_check import compare_outputs
+
+    want = {"label": np.zeros(200, np.int64)}
+    one_flip, five_flips = np.zeros(200, np.int64), np.zeros(200, np.int64)
+    one_flip[7], five_flips[:5] = 1, 1
+    assert compare_outputs("scikit-learn", want, {"label": one_flip}, row_share=0.01) == {"label": 1.0}
+    with pytest.raises(ModelError, match="output 'label'"):
+        compare_outputs("scikit-learn", want, {"label": five_flips}, row_share=0.01)
+    with pytest.raises(ModelError, match="no output 'label'"):
+        compare_outputs("PyTorch", want, {"output": one_flip})

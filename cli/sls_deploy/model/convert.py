@@ -6,6 +6,8 @@ TensorFlow models (a Keras .keras/.h5 file or a SavedModel folder) through tf2on
 A pickle (.pkl/.pickle/.joblib, or a .pt/.pth that is not a TorchScript archive) runs code of its author's
 choosing when it is loaded: it is only opened with `trust_pickle=True` (--trust-pickle). A TorchScript
 archive (torch.jit.save) loads without it; so does a Keras file without Lambda layers, and a SavedModel.
+Every conversion is then checked (conversion_check.py): the ONNX file must answer as the source model does on
+the samples (--sample, else generated inputs), or it is removed and a ModelError names the largest difference.
 Side effects: reads the model (and the sample file for PyTorch example inputs and the TensorFlow check),
 writes the .onnx file it is asked to write.
 """
@@ -21,13 +23,17 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..core.errors import ModelError
+from ..core.errors import ModelError, SlsDeployError
+from .conversion_check import Run, check_conversion, onnx_runner, reference_samples
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth")
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 CONVERTIBLE_SUFFIXES = PICKLE_SUFFIXES + TORCH_SUFFIXES + KERAS_SUFFIXES
 SAVED_MODEL_FILE = "saved_model.pb"
+# scikit-learn computes in float64, the converted model in float32: a near-tie may flip a label or a tree's
+# branch on a few rows.
+SKLEARN_ROW_SHARE = 0.01
 TRUST_HINT = (
     "loading a pickle runs code stored in it: pass --trust-pickle only for a file you made or trust, "
     "or export the model to ONNX yourself"
@@ -199,6 +205,63 @@ def convert_sklearn(estimator: Any, dest: Path) -> Path:
     return dest
 
 
+def _names(dest: Path) -> tuple[list[str], list[str]]:
+    graph = onnx.load(str(dest), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    return [i.name for i in graph.input if i.name not in initializers], [o.name for o in graph.output]
+
+
+def _torch_runner(module: Any, dest: Path) -> Run:
+    """The module as a feeds → outputs-by-name callable, inputs in the exported order."""
+    torch = import_torch()
+    inputs, outputs = _names(dest)
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            result = module(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in inputs))
+        values = list(result.values()) if isinstance(result, dict) else result
+        values = values if isinstance(values, tuple | list) else [values]
+        return {name: value.detach().cpu().numpy() for name, value in zip(outputs, values, strict=False)}
+
+    return run
+
+
+def _sklearn_runner(estimator: Any, dest: Path) -> Run:
+    """predict / predict_proba / transform under skl2onnx's output names ("label", "probabilities",
+    "variable"); an output it cannot name a method for is not compared."""
+    _, outputs = _names(dest)
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = next(iter(feeds.values()))
+        values: dict[str, np.ndarray] = {}
+        if "label" in outputs:
+            values["label"] = np.asarray(estimator.predict(x))
+        if "probabilities" in outputs and hasattr(estimator, "predict_proba"):
+            values["probabilities"] = np.asarray(estimator.predict_proba(x))
+        if "variable" in outputs:
+            method = estimator.predict if hasattr(estimator, "predict") else estimator.transform
+            variable = np.asarray(method(x))  # a regressor's predict() is [N], skl2onnx's output [N, 1]
+            values["variable"] = variable.reshape(-1, 1) if variable.ndim == 1 else variable
+        return values
+
+    return run
+
+
+def _checked(dest: Path, framework: str, source: Run, sample: Path | None, row_share: float = 0.0) -> Path:
+    """`dest` once it answers as `source` does on the samples (conversion_check.py); removed when not."""
+    try:
+        check_conversion(framework, source, onnx_runner(dest), reference_samples(sample, dest), row_share)
+    except SlsDeployError:
+        dest.unlink(missing_ok=True)  # a file that failed its check is not left where intake looks
+        raise
+    return dest
+
+
+def _torch_checked(module: Any, sample: Path | None, path: Path, dest: Path) -> Path:
+    export_torch(module, _example_inputs(sample, path), dest)
+    return _checked(dest, "PyTorch", _torch_runner(module, dest), sample)
+
+
 def convert_to_onnx(
     path: Path, dest: Path, *, trust_pickle: bool = False, sample: Path | None = None
 ) -> Path:
@@ -219,7 +282,7 @@ def convert_to_onnx(
             f"model file {path} does not exist", "check the path (it is relative to the current folder)"
         )
     if suffix in TORCH_SUFFIXES:
-        return export_torch(_load_torch(path, trust_pickle), _example_inputs(sample, path), dest)
+        return _torch_checked(_load_torch(path, trust_pickle), sample, path, dest)
     _require_trust(path, trust_pickle)
     try:
         obj = _load_pickle(path)
@@ -232,11 +295,12 @@ def convert_to_onnx(
             "module, written by a compatible version",
         ) from exc
     if _is_torch_module(obj):
-        return export_torch(obj, _example_inputs(sample, path), dest)
+        return _torch_checked(obj, sample, path, dest)
     if type(obj).__module__.startswith(("sklearn", "imblearn", "xgboost", "lightgbm")) or hasattr(
         obj, "n_features_in_"
     ):
-        return convert_sklearn(obj, dest)
+        convert_sklearn(obj, dest)
+        return _checked(dest, "scikit-learn", _sklearn_runner(obj, dest), sample, SKLEARN_ROW_SHARE)
     raise ModelError(
         f"{path} holds a {type(obj).__module__}.{type(obj).__name__}, which sls-deploy cannot convert",
         "pass an ONNX file, a scikit-learn estimator or a PyTorch module",

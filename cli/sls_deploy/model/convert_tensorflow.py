@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,11 @@ import numpy as np
 import onnx
 
 from ..core.errors import ModelError, SlsDeployError
+from .conversion_check import Run, check_conversion, compare_outputs, onnx_runner, reference_samples
 from .convert import is_saved_model
-from .onnx_model import inspect_model
-from .samples import Samples, batchable_rows, generate_samples, load_samples
 
 INSTALL_HINT = "pip install 'sls-deploy[tensorflow]'"
 OPSET = 17  # fixed, so the same model converts to the same file whatever onnx version is installed
-RTOL, ATOL = 1e-3, 1e-4  # float outputs: |onnx - tf| <= ATOL + RTOL * |tf| everywhere
 SERVING = "serving_default"
 
 
@@ -205,71 +203,19 @@ def export(tf2onnx: Any, traced: Traced, dest: Path, path: Path) -> Path:
     return dest
 
 
-def reference_samples(sample: Path | None, dest: Path) -> Samples:
-    """The samples the conversion is checked on: the --sample arrays, else inputs made from the signature."""
-    info = inspect_model(dest)  # also proves onnxruntime loads the converted file
-    if sample is not None and sample.suffix.lower() in (".npz", ".npy"):
-        return load_samples(sample, info.inputs)
-    return generate_samples(info.inputs)
-
-
-def _max_difference(got: np.ndarray, want: np.ndarray) -> tuple[float, bool]:
-    if got.shape != want.shape:
-        return float("inf"), False
-    if want.dtype.kind not in "fc":
-        return float(np.sum(got != want)), bool(np.array_equal(got, want))
-    diff = float(np.nanmax(np.abs(got - want), initial=0.0))
-    return diff, bool(np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True))
-
-
-def compare(
-    tf: Any, traced: Traced, run_onnx: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], feeds: Any
-) -> dict[str, float]:
-    """Max |onnx - tf| per output on `feeds`; ModelError when an output differs beyond the tolerance."""
-    want = traced.function(*(tf.constant(feeds[spec.name]) for spec in traced.specs))
-    got = run_onnx(feeds)
-    rows = next(iter(feeds.values())).shape[:1]
-    differences: dict[str, float] = {}
-    for name, tensor in want.items():
-        if name not in got:
-            raise ModelError(
-                f"the converted model has no output '{name}' (it has {', '.join(got)})",
-                "report the model to tf2onnx, or export it to ONNX yourself",
-            )
-        differences[name], close = _max_difference(got[name], np.asarray(tensor.numpy()))
-        if not close:
-            raise ModelError(
-                f"the ONNX conversion disagrees with TensorFlow on output '{name}' "
-                f"(batch {rows[0] if rows else 1}): max |difference| {differences[name]:.3g} "
-                f"> {ATOL:g} + {RTOL:g}·|value|",
-                "check the model's operators against tf2onnx's support, or export it to ONNX yourself",
-            )
-    return differences
-
-
-def _onnx_runner(dest: Path) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    import onnxruntime as ort
-
-    from sls_inference.loader import session_options
-
-    session = ort.InferenceSession(str(dest), session_options(None), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
+def tf_runner(tf: Any, traced: Traced) -> Run:
+    """The traced TensorFlow function as a feeds → outputs-by-name callable."""
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(names, session.run(names, feeds), strict=True))
+        result = traced.function(*(tf.constant(feeds[spec.name]) for spec in traced.specs))
+        return {name: np.asarray(tensor.numpy()) for name, tensor in result.items()}
 
     return run
 
 
-def check_conversion(tf: Any, traced: Traced, dest: Path, samples: Samples) -> dict[str, float]:
-    """Compare on the samples and, when they are a batch, on their first row alone."""
-    run_onnx = _onnx_runner(dest)
-    feeds = dict(samples.arrays)
-    differences = compare(tf, traced, run_onnx, feeds)
-    if batchable_rows(samples):
-        single = compare(tf, traced, run_onnx, {k: v[:1] for k, v in feeds.items()})
-        differences = {k: max(v, single[k]) for k, v in differences.items()}
-    return differences
+def compare(tf: Any, traced: Traced, run_onnx: Run, feeds: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max |onnx - tf| per output on `feeds`; ModelError when an output differs beyond the tolerance."""
+    return compare_outputs("TensorFlow", tf_runner(tf, traced)(feeds), run_onnx(feeds))
 
 
 def convert_tensorflow(
@@ -281,7 +227,9 @@ def convert_tensorflow(
     traced = trace_saved_model(tf, path) if is_saved_model(path) else trace_keras(tf, path, trust_pickle)
     export(tf2onnx, traced, dest, path)
     try:
-        check_conversion(tf, traced, dest, reference_samples(sample, dest))
+        check_conversion(
+            "TensorFlow", tf_runner(tf, traced), onnx_runner(dest), reference_samples(sample, dest)
+        )
     except SlsDeployError:
         dest.unlink(missing_ok=True)  # a file that failed its check is not left where intake looks
         raise
