@@ -40,6 +40,7 @@ class Probe(Protocol):
     """A candidate's agreement with the original on the calibration rows (probe.py), for methods that search."""
 
     threshold: float
+    samples: Samples  # the calibration rows it compares on
 
     def __call__(self, model: onnx.ModelProto) -> Agreement: ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 from pathlib import Path
 
 import onnx
@@ -29,7 +30,7 @@ def _optimised(model: onnx.ModelProto, work_dir: Path) -> tuple[onnx.ModelProto,
     try:
         # On a failed symbolic shape inference onnxruntime saves "sym_shape_infer_temp.onnx" into the current
         # folder (onnxruntime/tools/symbolic_shape_infer.py): run it from the work folder instead.
-        with contextlib.chdir(work_dir):
+        with contextlib.chdir(work_dir), contextlib.redirect_stdout(io.StringIO()):  # it print()s failures
             quant_pre_process(str(source.resolve()), str(dest.resolve()))
         optimised = onnx.load(str(dest))
     except Exception as exc:  # symbolic shape inference fails on some operators; quantize as it is then

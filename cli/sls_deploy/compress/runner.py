@@ -1,10 +1,13 @@
-"""Running onnxruntime's quantization tools quietly: their `logging` records and Python warnings are
-collected and returned as notes for the report instead of being printed. Side effects: while `fn` runs, a
+"""Running onnxruntime's quantization tools quietly: their `logging` records, Python warnings and what they
+print() (symbolic shape inference prints its failures) are collected and returned as notes for the report
+instead of being shown. Side effects: while `fn` runs, a
 capturing handler sits on the root logger (so logging.warning() does not install a stderr handler of its own).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Callable
@@ -30,14 +33,16 @@ def run_quantizer(fn: Callable[[], Any]) -> tuple[str, ...]:
     handler = _Collect()
     root = logging.getLogger()
     root.addHandler(handler)
+    printed = io.StringIO()
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
             warnings.simplefilter("always")
             fn()
     finally:
         root.removeHandler(handler)
     seen: list[str] = []
-    for text in [*handler.messages, *(str(w.message) for w in caught)]:
+    lines = printed.getvalue().splitlines()
+    for text in [*handler.messages, *(str(w.message) for w in caught), *lines]:
         line = " ".join(text.split())[:MAX_NOTE_CHARS]
         if line and line not in seen and not any(a in line.lower() for a in KNOWN_ADVICE):
             seen.append(line)

@@ -233,7 +233,7 @@ def mixed_precision(
             "mixed precision needs the compression gate's calibration rows (run it via compress)"
         )
     name_nodes(model)
-    ranked = rank(model, ctx.samples, per_channel, static)
+    ranked = rank(model, ctx.probe.samples, per_channel, static)  # the rows the search compares on
     if not ranked:
         raise MethodError("no MatMul/Gemm/Conv with a constant float weight: nothing to keep fp32")
     expand = (lambda names: with_producers(model, names)) if static else list
@@ -260,7 +260,7 @@ def mixed_precision(
     notes = (
         f"mixed precision: {chosen} of {len(ranked)} MatMul/Gemm/Conv kept fp32{stored}"
         + (f": {_names(kept)}" if kept else " (none needed)"),
-        f"calibration rows ({ctx.samples.rows}): {agreement.metric} {agreement.value:.4f} "
+        f"calibration rows ({ctx.probe.samples.rows}): {agreement.metric} {agreement.value:.4f} "
         f"(all int8: {'n/a' if all_int8 is None else f'{all_int8:.4f}'}), {len(search.tried)} quantizations "
         f"tried, {size:+.2f} MB against all int8",
     )

@@ -33,6 +33,14 @@ def _take(samples: Samples, rows: np.ndarray, source: str) -> Samples:
     return Samples({k: v[rows] for k, v in samples.arrays.items()}, source, len(rows))
 
 
+def spread_subset(samples: Samples, limit: int) -> Samples:
+    """At most `limit` rows, evenly spread over the samples (all of them when fewer, or not batchable)."""
+    rows = batchable_rows(samples)
+    if rows is None or rows <= limit:
+        return samples
+    return _take(samples, np.unique(np.linspace(0, rows - 1, limit).astype(np.int64)), samples.source)
+
+
 def split_samples(
     samples: Samples, fraction: float = VALIDATION_FRACTION, validation: Samples | None = None
 ) -> SampleSplit:
