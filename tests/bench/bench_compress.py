@@ -350,7 +350,7 @@ def print_goals(results: list[dict[str, Any]]) -> None:
         return
     print("\ngoals (ratios against the best fp32 of the same run; agreement on validation rows only)")
     print(
-        f"  {'model':7} {'thr':>3}  {'method':34} {'zipped':>7}  {'agreement [95 %]':32} {'p50 b1':>7}  met"
+        f"  {'model':7} {'thr':>3}  {'method':40} {'zipped':>7}  {'agreement [95 %]':32} {'p50 b1':>7}  met"
     )
     for result in measured:
         goal, rows = GOALS[result["model"]], result["compression"]["report"]
@@ -366,11 +366,11 @@ def print_goals(results: list[dict[str, Any]]) -> None:
             ("quantize_dynamic defaults", result["naive"]),
         ):
             if "error" in cand:
-                print(f"  {'':7} {'':>3}  {label:34} {cand['error']}")
+                print(f"  {'':7} {'':>3}  {label:40} {cand['error']}")
                 continue
             cells, missed = _goal_cells(goal, base, cand, best)
             met = "yes" if not missed else "no: " + "; ".join(missed)
-            print(f"  {'':7} {'':>3}  {label:34} {cells[0]:>7}  {cells[1]:32} {cells[2]:>7}  {met}")
+            print(f"  {'':7} {'':>3}  {label:40} {cells[0]:>7}  {cells[1]:32} {cells[2]:>7}  {met}")
 
 
 def main() -> None:

@@ -253,3 +253,23 @@ def test_compress_takes_a_keras_file_and_a_saved_model_folder(dense, example_pro
         assert report["compression"]["method"] == "fp16"
         assert [i["name"] for i in report["model"]["inputs"]] == ["features"]
         assert (example_project / out / "model.onnx").is_file()
+
+
+@pytest.mark.slow
+def test_push_deploys_a_keras_file_and_the_function_answers_as_keras_does(dense, example_project):
+    model, x, keras_file, _ = dense
+    np.savez(example_project / "rows.npz", features=x[:64])
+    pushed = CliRunner().invoke(
+        main, ["push", str(keras_file), "--name", "dense", "-s", "rows.npz", "--json"], catch_exceptions=False
+    )
+    assert pushed.exit_code == 0, pushed.output
+    assert json.loads(pushed.stdout)["version"] == "1"
+    rows = x[100:105]
+    request = json.dumps({"instances": rows.tolist()})
+    answered = CliRunner().invoke(
+        main, ["invoke", "dense", "--data", request, "--json"], catch_exceptions=False
+    )
+    assert answered.exit_code == 0, answered.output
+    predictions = json.loads(answered.stdout)["payload"]["predictions"]
+    got = np.array([p["probabilities"] if isinstance(p, dict) else p for p in predictions], np.float32)
+    assert np.abs(got - np.asarray(model(rows, training=False))).max() < TOLERANCE

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import onnx
+from onnx import helper
 
 from ..model.samples import Samples, batchable_rows
 from .base import MethodContext, MethodError, MethodResult
@@ -45,14 +47,35 @@ def attention_shape(model: onnx.ModelProto, samples: Samples) -> tuple[int, int]
     hidden = list(scales.get(norm.input[1], [])) if norm is not None and len(norm.input) > 1 else []
     if softmax is None or len(hidden) != 1:
         return 0, 0
-    one = Samples({k: v[:1] for k, v in samples.arrays.items()}, samples.source, 1)
     try:
-        scores = capture(model, [softmax.input[0]], one if batchable_rows(samples) else samples)
+        scores = capture(model, [softmax.input[0]], _one_row(samples))
     except Exception:  # a graph onnxruntime cannot run with an extra output: let the optimizer detect
         return 0, 0
     shape = scores[softmax.input[0]].shape
     heads = shape[1] if len(shape) == 4 else 0
     return (heads, hidden[0]) if heads and hidden[0] % heads == 0 else (0, 0)
+
+
+def _one_row(samples: Samples) -> Samples:
+    if not batchable_rows(samples):
+        return samples
+    return Samples({k: v[:1] for k, v in samples.arrays.items()}, samples.source, 1)
+
+
+def annotate_types(model: onnx.ModelProto, samples: Samples) -> int:
+    """Give every untyped tensor its element type and rank, read from a run on one sample row: the fused
+    kernels (com.microsoft) are unknown to ONNX shape inference and onnxruntime's symbolic one fails on
+    torch exports, yet the quantizers need every tensor's type. Returns how many were annotated."""
+    typed = {v.name for v in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
+    typed |= {i.name for i in model.graph.initializer}
+    names = [out for node in model.graph.node for out in node.output if out and out not in typed]
+    values = capture(model, names, _one_row(samples))
+    model.graph.value_info.extend(
+        helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), [None] * value.ndim)
+        for name, value in values.items()
+        if isinstance(value, np.ndarray) and value.dtype != object
+    )
+    return len(values)
 
 
 def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
@@ -88,4 +111,5 @@ def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> Meth
     if not any(o.domain == "com.microsoft" for o in fused_model.opset_import):
         # The fused kernels live in onnxruntime's domain: the quantizers' shape inference needs it imported.
         fused_model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    annotate_types(fused_model, ctx.samples)
     return MethodResult(model=fused_model, notes=(f"fused ({model_type}): {fusions}", *messages))

@@ -85,6 +85,7 @@ AUTO = (
     "int8-dynamic:tensor",
     "int8-dynamic:channel",
     "int8-dynamic:channel-mixed",
+    "fused+int8-dynamic:channel-mixed",  # transformer encoders only: fails at once on other graphs
     "int8-static:tensor",
     "int4-block:32",
     "fp16",
