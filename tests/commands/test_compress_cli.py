@@ -146,3 +146,13 @@ def test_a_trusted_scikit_learn_pickle_is_converted_then_compressed(project):
     report = json.loads(result.stdout)
     assert report["name"] == "logreg" and report["compression"]["method"] == "fp16"
     assert [o["name"] for o in report["model"]["outputs"]] == ["label", "probabilities"]
+
+
+def test_the_help_counts_the_candidates_auto_measures():
+    from click.testing import CliRunner
+
+    from sls_deploy.commands import main
+    from sls_deploy.compress import AUTO
+
+    text = " ".join(CliRunner().invoke(main, ["compress", "--help"]).output.split())
+    assert f"auto builds and measures {len(AUTO)} candidates" in text

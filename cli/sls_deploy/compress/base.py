@@ -12,8 +12,6 @@ import onnx
 from ..model.samples import Samples
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ..model.convert import TorchSource
     from .gate import Agreement
 
@@ -37,10 +35,10 @@ def quant_options(param: str | None) -> tuple[bool, bool]:
 
 
 class Probe(Protocol):
-    """A candidate's agreement with the original on the calibration rows (probe.py), for methods that search."""
+    """A model's agreement with the original on a fixed set of rows (probe.AgreementProbe)."""
 
     threshold: float
-    samples: Samples  # the calibration rows it compares on
+    samples: Samples  # the rows it compares on
 
     def __call__(self, model: onnx.ModelProto) -> Agreement: ...
 
@@ -50,12 +48,12 @@ class MethodContext:
     samples: Samples  # calibration inputs (int8-static)
     arch: str  # the deploy architecture: x86_64 | arm64
     work_dir: Path  # scratch space for methods that go through files
-    probe: Probe | None = None  # agreement on the calibration rows (never the validation rows)
+    probe: Probe | None = None  # agreement on (some of) the calibration rows, for methods that search
     source: TorchSource | None = None  # the PyTorch model the ONNX was exported from (prune's recovery)
     finetune_steps: int = 0  # prune's recovery: fine-tuning steps on the calibration rows (0: none)
     # Agreement on the validation rows, for a method's notes only (prune's recovery: before and after);
     # nothing a method builds or chooses may rest on it.
-    held_out: Callable[[onnx.ModelProto], Agreement] | None = None
+    validation_probe: Probe | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from . import gate, plans, validation
 from .base import MethodContext, MethodError
 from .choice import choose, unshown_threshold
 from .policy import CompressionPolicy
-from .probe import CalibrationProbe
+from .probe import AgreementProbe
 from .report import CandidateReport, CompressionReport
 
 
@@ -131,7 +131,8 @@ class _Bench:
     reference: _Reference
     progress: Progress
     view: OutputView | None = None
-    probe: CalibrationProbe | None = None  # for the methods that search on the calibration rows
+    search_probe: AgreementProbe | None = None  # on ≤ SEARCH_ROWS calibration rows, for methods that search
+    validation_probe: AgreementProbe | None = None  # on the validation rows, for methods' notes only
     source: TorchSource | None = None  # the PyTorch model the original was exported from (prune's recovery)
     finetune_steps: int = 0
 
@@ -264,23 +265,6 @@ def _failed(label: str, exc: Exception, flow: Sequence[str], started: float) -> 
     )
 
 
-def _held_out(bench: _Bench, folder: Path) -> Callable[[onnx.ModelProto], gate.Agreement]:
-    """A model's agreement with the original on the validation rows, loaded as the handler would: for the
-    notes of a method that reports stages of its own work (prune's recovery), never for a choice."""
-
-    def agreement(model: onnx.ModelProto) -> gate.Agreement:
-        ref, path = bench.reference, folder / "model.onnx"
-        folder.mkdir(parents=True, exist_ok=True)
-        onnx.save_model(model, str(path))
-        opset = graphs.opsets(model)
-        build_model_layer(path, bench.name, folder, inputs=bench.inputs, outputs=bench.outputs, opset=opset)
-        loaded = _load(folder, bench.memory_mb)
-        result = bench.compared(loaded.outputs, loaded.session.run(None, dict(bench.samples.arrays)))
-        return gate.measure_agreement(ref.metric, ref.specs, ref.outputs, result, ref.rows)
-
-    return agreement
-
-
 def _candidate(
     bench: _Bench, original: onnx.ModelProto, plan: plans.Plan, folder: Path, counter: str
 ) -> tuple[CandidateReport, _Built | None]:
@@ -288,10 +272,14 @@ def _candidate(
     its candidate, not the push."""
     started = time.perf_counter()
     bench.progress(f"compression: {plan.label} {counter}")
-    work = folder / "work"
-    held_out = _held_out(bench, work / "held-out")
     ctx = MethodContext(
-        bench.calibration, bench.arch, work, bench.probe, bench.source, bench.finetune_steps, held_out
+        bench.calibration,
+        bench.arch,
+        folder / "work",
+        bench.search_probe,
+        bench.source,
+        bench.finetune_steps,
+        bench.validation_probe,
     )
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -369,6 +357,16 @@ def compress_model(
             f"the model imports opset domain(s) {', '.join(fixed)} twice: kept the highest version"
         )
     flow = graphs.control_flow_ops(original)
+    validation_probe = AgreementProbe(
+        reference.loaded.session,
+        reference.loaded.outputs,
+        split.validation,
+        reference.metric,
+        reference.threshold,
+        memory_mb,
+        view,
+        expected=(reference.specs, reference.outputs),
+    )
     bench = _Bench(
         name,
         inputs,
@@ -382,15 +380,8 @@ def compress_model(
         reference,
         progress,
         view,
-        CalibrationProbe(
-            reference.loaded.session,
-            reference.loaded.outputs,
-            split.calibration,
-            reference.metric,
-            reference.threshold,
-            memory_mb,
-            view,
-        ),
+        validation_probe.on(split.calibration).for_search(),
+        validation_probe,
         source=source,
         finetune_steps=policy.finetune_steps,
     )

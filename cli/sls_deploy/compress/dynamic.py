@@ -15,7 +15,8 @@ import onnx
 
 from .base import MethodContext, MethodResult, quant_options
 from .preprocess import pre_process
-from .runner import run_quantizer
+from .runner import quantize_file
+from .sensitivity import quantized
 
 
 def quantize(
@@ -24,33 +25,16 @@ def quantize(
     """`model` (pre-processed already) through quantize_dynamic, the nodes named in `exclude` left fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    source, dest = ctx.work_dir / "dynamic-in.onnx", ctx.work_dir / "dynamic-out.onnx"
-    onnx.save_model(model, str(source))
-    messages = run_quantizer(
-        lambda: quantize_dynamic(
-            str(source),
-            str(dest),
-            per_channel=per_channel,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=list(exclude),
+    def tool(source: str, dest: str) -> None:
+        quantize_dynamic(
+            source, dest, per_channel=per_channel, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude)
         )
-    )
-    return onnx.load(str(dest)), messages
+
+    return quantize_file(model, ctx.work_dir, "dynamic", tool)
 
 
 def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
     per_channel, mixed = quant_options(param)
     model, note = pre_process(model, ctx.work_dir)
-    granularity = "per channel" if per_channel else "per tensor"
-    if mixed:
-        from .sensitivity import mixed_precision
-
-        def build(exclude: Sequence[str]) -> tuple[onnx.ModelProto, tuple[str, ...]]:
-            return quantize(model, per_channel, ctx, exclude)
-
-        result = mixed_precision(model, build, ctx, per_channel=per_channel, static=False)
-        return MethodResult(
-            result.model, result.session_config, notes=(note, f"int8 weights {granularity}", *result.notes)
-        )
-    quantized, messages = quantize(model, per_channel, ctx)
-    return MethodResult(model=quantized, notes=(note, f"int8 weights {granularity}", *messages))
+    notes = (note, f"int8 weights {'per channel' if per_channel else 'per tensor'}")
+    return quantized(model, quantize, ctx, per_channel=per_channel, mixed=mixed, static=False, notes=notes)

@@ -20,10 +20,11 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..model.samples import Samples, batchable_rows
+from ..model.samples import Samples
 from .base import MethodContext, MethodError, MethodResult
 from .runner import run_quantizer
 from .sensitivity import capture
+from .validation import spread_subset
 
 MODEL_TYPES = ("bert", "gpt2", "bart", "t5", "vit", "clip")  # onnxruntime.transformers' names
 
@@ -48,7 +49,7 @@ def attention_shape(model: onnx.ModelProto, samples: Samples) -> tuple[int, int]
     if softmax is None or len(hidden) != 1:
         return 0, 0
     try:
-        scores = capture(model, [softmax.input[0]], _one_row(samples))
+        scores = capture(model, [softmax.input[0]], spread_subset(samples, 1))
     except Exception:  # a graph onnxruntime cannot run with an extra output: let the optimizer detect
         return 0, 0
     shape = scores[softmax.input[0]].shape
@@ -56,26 +57,19 @@ def attention_shape(model: onnx.ModelProto, samples: Samples) -> tuple[int, int]
     return (heads, hidden[0]) if heads and hidden[0] % heads == 0 else (0, 0)
 
 
-def _one_row(samples: Samples) -> Samples:
-    if not batchable_rows(samples):
-        return samples
-    return Samples({k: v[:1] for k, v in samples.arrays.items()}, samples.source, 1)
-
-
-def annotate_types(model: onnx.ModelProto, samples: Samples) -> int:
+def annotate_types(model: onnx.ModelProto, samples: Samples) -> None:
     """Give every untyped tensor its element type and rank, read from a run on one sample row: the fused
     kernels (com.microsoft) are unknown to ONNX shape inference and onnxruntime's symbolic one fails on
-    torch exports, yet the quantizers need every tensor's type. Returns how many were annotated."""
+    torch exports, yet the quantizers need every tensor's type."""
     typed = {v.name for v in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
     typed |= {i.name for i in model.graph.initializer}
     names = [out for node in model.graph.node for out in node.output if out and out not in typed]
-    values = capture(model, names, _one_row(samples))
+    values = capture(model, names, spread_subset(samples, 1))
     model.graph.value_info.extend(
         helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), [None] * value.ndim)
         for name, value in values.items()
         if isinstance(value, np.ndarray) and value.dtype != object
     )
-    return len(values)
 
 
 def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 from pathlib import Path
 
 import onnx
+
+from .runner import run_quantizer
 
 _LAST: dict[str, tuple[bytes, str]] = {}  # sha256 of the input model → (the optimised model, the note)
 
@@ -30,8 +31,8 @@ def _optimised(model: onnx.ModelProto, work_dir: Path) -> tuple[onnx.ModelProto,
     try:
         # On a failed symbolic shape inference onnxruntime saves "sym_shape_infer_temp.onnx" into the current
         # folder (onnxruntime/tools/symbolic_shape_infer.py): run it from the work folder instead.
-        with contextlib.chdir(work_dir), contextlib.redirect_stdout(io.StringIO()):  # it print()s failures
-            quant_pre_process(str(source.resolve()), str(dest.resolve()))
+        with contextlib.chdir(work_dir):
+            run_quantizer(lambda: quant_pre_process(str(source.resolve()), str(dest.resolve())))
         optimised = onnx.load(str(dest))
     except Exception as exc:  # symbolic shape inference fails on some operators; quantize as it is then
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__

@@ -18,7 +18,7 @@ Integer outputs (labels computed inside the model) carry no gradient and are not
 Training runs in eval mode (dropout off, batch-norm statistics frozen), so what is trained is what is
 exported. The module is exported with model.convert.export_torch, as the original was, and pruned again in
 ONNX by prune.prune_weights: a no-op on the held mask, and the same tensors prune:S prunes without recovery.
-The validation rows are never trained on: agreement on them (ctx.held_out) is measured for the notes only,
+The validation rows are never trained on: agreement on them (ctx.validation_probe) is measured for the notes only,
 before and after recovery. Side effects: writes the exported models under ctx.work_dir. torch is imported
 when recovery runs, never at import time.
 """
@@ -292,9 +292,9 @@ def _recovery_note(done: Recovered) -> str:
 
 
 def _agreement_note(ctx: MethodContext, pruned: onnx.ModelProto, recovered: onnx.ModelProto) -> str:
-    if ctx.held_out is None:
+    if ctx.validation_probe is None:
         return "agreement before recovery not measured (no validation rows given to the method)"
-    before, after = ctx.held_out(pruned), ctx.held_out(recovered)
+    before, after = ctx.validation_probe(pruned), ctx.validation_probe(recovered)
     if before.value is None or after.value is None:
         return "agreement before and after recovery: no comparable outputs"
     return (

@@ -11,7 +11,10 @@ import io
 import logging
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import onnx
 
 MAX_NOTES = 3
 MAX_NOTE_CHARS = 160
@@ -47,3 +50,13 @@ def run_quantizer(fn: Callable[[], Any]) -> tuple[str, ...]:
         if line and line not in seen and not any(a in line.lower() for a in KNOWN_ADVICE):
             seen.append(line)
     return tuple(seen[:MAX_NOTES])
+
+
+def quantize_file(
+    model: onnx.ModelProto, work_dir: Path, stem: str, tool: Callable[[str, str], Any]
+) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+    """`model` through onnxruntime's file-to-file `tool(source, dest)`, run quietly: the result and its notes."""
+    source, dest = work_dir / f"{stem}-in.onnx", work_dir / f"{stem}-out.onnx"
+    onnx.save_model(model, str(source))
+    messages = run_quantizer(lambda: tool(str(source), str(dest)))
+    return onnx.load(str(dest)), messages

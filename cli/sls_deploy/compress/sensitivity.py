@@ -33,8 +33,9 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from ..model import graphs
 from ..model.samples import Samples
-from .base import MethodContext, MethodError, Probe
+from .base import MethodContext, MethodError, MethodResult, Probe
 from .gate import Agreement
 from .linear import linear_quantize
 from .weight_only import quantize_weights
@@ -46,6 +47,10 @@ MARGIN = 0.2  # the calibration agreement must clear threshold + MARGIN·(1 − 
 SHOWN_NAMES = 4
 
 Build = Callable[[Sequence[str]], tuple[onnx.ModelProto, tuple[str, ...]]]
+# an int8 quantizer (dynamic.quantize, static.quantize): model, per channel, context, nodes left fp32
+Quantize = Callable[
+    [onnx.ModelProto, bool, MethodContext, Sequence[str]], tuple[onnx.ModelProto, tuple[str, ...]]
+]
 
 
 @dataclass(frozen=True)
@@ -65,14 +70,11 @@ class Mixed:
 
 
 def name_nodes(model: onnx.ModelProto) -> None:
-    taken = {n.name for n in model.graph.node if n.name}
-    for index, node in enumerate(model.graph.node):
+    """Give every unnamed top-level node a fresh name (the quantizers exclude nodes by name)."""
+    fresh = graphs.namer(model)
+    for node in model.graph.node:
         if not node.name:
-            name = f"{node.op_type}_{index}"
-            while name in taken:
-                name += "_"
-            node.name = name
-            taken.add(name)
+            node.name = fresh(node.op_type)
 
 
 def _weight(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto]) -> np.ndarray | None:
@@ -265,3 +267,27 @@ def mixed_precision(
         f"tried, {size:+.2f} MB against all int8",
     )
     return Mixed(result, kept, notes, config)
+
+
+def quantized(
+    model: onnx.ModelProto,
+    quantize: Quantize,
+    ctx: MethodContext,
+    *,
+    per_channel: bool,
+    mixed: bool,
+    static: bool,
+    notes: tuple[str, ...],
+) -> MethodResult:
+    """`model` through `quantize`: whole, or with mixed precision by sensitivity; `notes` come first."""
+    if not mixed:
+        result, messages = quantize(model, per_channel, ctx, ())
+        return MethodResult(result, notes=(*notes, *messages))
+    found = mixed_precision(
+        model,
+        lambda exclude: quantize(model, per_channel, ctx, exclude),
+        ctx,
+        per_channel=per_channel,
+        static=static,
+    )
+    return MethodResult(found.model, found.session_config, notes=(*notes, *found.notes))

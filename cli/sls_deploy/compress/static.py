@@ -18,7 +18,8 @@ import onnx
 from ..model.samples import Samples, batchable_rows
 from .base import MethodContext, MethodResult, quant_options
 from .preprocess import pre_process
-from .runner import run_quantizer
+from .runner import quantize_file
+from .sensitivity import quantized
 
 MAX_CALIBRATION_BATCHES = 64
 
@@ -51,13 +52,12 @@ def quantize(
     `exclude` left fp32."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    source, dest = ctx.work_dir / "static-in.onnx", ctx.work_dir / "static-out.onnx"
-    onnx.save_model(model, str(source))
     batches = calibration_batches(ctx.samples)
-    messages = run_quantizer(
-        lambda: quantize_static(
-            str(source),
-            str(dest),
+
+    def tool(source: str, dest: str) -> None:
+        quantize_static(
+            source,
+            dest,
             _Reader(batches),  # type: ignore[arg-type]  # a duck-typed CalibrationDataReader
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
@@ -65,8 +65,8 @@ def quantize(
             weight_type=QuantType.QInt8,
             nodes_to_exclude=list(exclude),
         )
-    )
-    return onnx.load(str(dest)), messages
+
+    return quantize_file(model, ctx.work_dir, "static", tool)
 
 
 def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> MethodResult:
@@ -77,13 +77,5 @@ def apply(model: onnx.ModelProto, param: str | None, ctx: MethodContext) -> Meth
         f"{signed} activations for {ctx.arch}, calibrated on "
         f"{len(calibration_batches(ctx.samples))} batch(es) from {ctx.samples.source}"
     )
-    if mixed:
-        from .sensitivity import mixed_precision
-
-        def build(exclude: Sequence[str]) -> tuple[onnx.ModelProto, tuple[str, ...]]:
-            return quantize(model, per_channel, ctx, exclude)
-
-        result = mixed_precision(model, build, ctx, per_channel=per_channel, static=True)
-        return MethodResult(result.model, result.session_config, notes=(note, calibrated, *result.notes))
-    quantized, messages = quantize(model, per_channel, ctx)
-    return MethodResult(model=quantized, notes=(note, calibrated, *messages))
+    notes = (note, calibrated)
+    return quantized(model, quantize, ctx, per_channel=per_channel, mixed=mixed, static=True, notes=notes)
