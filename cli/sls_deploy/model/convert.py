@@ -268,19 +268,15 @@ def convert_to_onnx(
     """Convert the model at `path` (a pickled scikit-learn estimator or PyTorch module, or a TorchScript
     archive, a Keras file or a TensorFlow SavedModel folder) to the ONNX file `dest`. Raises ModelError with
     what to do when it cannot."""
-    suffix = path.suffix.lower()
-    if suffix in KERAS_SUFFIXES or is_saved_model(path):
-        if not path.exists():
-            raise ModelError(
-                f"model file {path} does not exist", "check the path (it is relative to the current folder)"
-            )
-        from .convert_tensorflow import convert_tensorflow
-
-        return convert_tensorflow(path, dest, trust_pickle=trust_pickle, sample=sample)
-    if not path.is_file():
+    if not (path.is_file() or is_saved_model(path)):
         raise ModelError(
             f"model file {path} does not exist", "check the path (it is relative to the current folder)"
         )
+    suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES or is_saved_model(path):
+        from .convert_tensorflow import convert_tensorflow
+
+        return convert_tensorflow(path, dest, trust_pickle=trust_pickle, sample=sample)
     if suffix in TORCH_SUFFIXES:
         return _torch_checked(_load_torch(path, trust_pickle), sample, path, dest)
     _require_trust(path, trust_pickle)

@@ -118,9 +118,8 @@ def processing_for(
             )
             files[TOKENIZER_FILE] = options.tokenizer
         if options.wants_image:
-            _require(
-                "PIL", "Pillow"
-            )  # the push decodes nothing, but checks the spec the way the function runs it
+            # The push decodes no image, but checks the spec the way the function runs it: with Pillow.
+            _require("PIL", "Pillow")
             image = ImageSpec(size=options.image_size, mean=options.mean or (0.0,), std=options.std or (1.0,))
         if options.handler is not None:
             handler = HandlerSpec(module=f"{HANDLER_DIR}/{_handler_module(options.handler)}")

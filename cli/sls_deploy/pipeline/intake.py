@@ -81,12 +81,11 @@ def model_intake(
         processing = processing_from_folder(prepared.model_path.parent, info.inputs, info.outputs)
     else:
         processing = None
-    if processing is not None and processing.spec.text is not None:
-        samples = text_samples(processing, info.inputs, sample)
-        if sample is None:
-            warnings.append("no --sample given: the model was checked on a few built-in sentences")
-    elif sample is not None:
-        samples = load_samples(sample, info.inputs)
+    if sample is not None:
+        samples = read_inputs(sample, info, processing)
+    elif processing is not None and processing.spec.text is not None:
+        samples = text_samples(processing, info.inputs, None)
+        warnings.append("no --sample given: the model was checked on a few built-in sentences")
     else:
         samples = generate_samples(info.inputs)
         warnings.append(
