@@ -35,13 +35,15 @@ from typing import Any
 import numpy as np
 import onnx
 
-from sls_deploy.compress import CompressionPolicy, compress_model, gate, plans
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests.* imports
+from sls_deploy.compress import CompressionPolicy, gate, plans
 from sls_deploy.compress.runner import run_quantizer
 from sls_deploy.compress.validation import split_samples
 from sls_deploy.model.folder import build_model_layer, model_layer_dir
 from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples, load_samples
 from sls_inference.loader import load_model
+from tests.support.compress_models import compress_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -248,20 +250,14 @@ def bench(name: str, case: Case, work: Path, threads: int) -> dict[str, Any]:
     memory_mb = MEMORY_FOR_THREADS[threads]
     spec = ",".join((*plans.AUTO, "fused")) if name in ("minilm",) else "auto"
     started = time.perf_counter()
-    result = compress_model(
+    result = compress_file(
         info.path,
-        "m",
-        inputs=info.inputs,
-        outputs=info.outputs,
-        opset=info.opset,
-        samples=samples,
-        policy=CompressionPolicy(spec),
-        work_dir=work / f"auto-{threads}",
+        samples,
+        CompressionPolicy(spec),
+        work / f"auto-{threads}",
+        held_out,
         memory_mb=memory_mb,
-        arch="x86_64",
-        sha256=info.sha256,
         progress=lambda text: print(f"  {name} ({threads} thread(s)): {text}", file=sys.stderr, flush=True),
-        held_out=held_out,
     )
     seconds = time.perf_counter() - started
     validation = held_out if held_out is not None else split_samples(samples).validation

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from sls_deploy.compress import CompressionPolicy, compress_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests.* imports
+from sls_deploy.compress import CompressionPolicy
 from sls_deploy.compress.recovery import DEFAULT_FINETUNE_STEPS
 from sls_deploy.model.convert import TorchSource, convert_to_onnx
-from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import Samples
+from tests.support.compress_models import compress_file  # noqa: E402
 
 SPARSITIES = (0.5, 0.7, 0.9)
 MEMORY_MB = 1024
@@ -74,23 +75,11 @@ def _classifier(x: np.ndarray, y: np.ndarray, work: Path) -> Path:
 def _compress(
     onnx_path: Path, source: TorchSource, calibration: Samples, validation: Samples, steps: int, work: Path
 ) -> dict[str, dict[str, Any]]:
-    info = inspect_model(onnx_path)
     spec = ",".join(f"prune:{s}" for s in SPARSITIES)
     policy = CompressionPolicy(spec, metric="top1", force=True, max_slowdown=100.0, finetune_steps=steps)
-    result = compress_model(
-        info.path,
-        "digits-mlp",
-        inputs=info.inputs,
-        outputs=info.outputs,
-        opset=info.opset,
-        samples=calibration,
-        policy=policy,
-        work_dir=work / f"steps-{steps}",
-        memory_mb=MEMORY_MB,
-        arch="x86_64",
-        sha256=info.sha256,
-        held_out=validation,
-        source=source,
+    work_dir = work / f"steps-{steps}"
+    result = compress_file(
+        onnx_path, calibration, policy, work_dir, validation, memory_mb=MEMORY_MB, source=source
     )
     return {c.method: c.to_json() for c in result.report.candidates}
 

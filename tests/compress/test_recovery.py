@@ -15,13 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from sls_deploy.commands import main
-from sls_deploy.compress import CompressionPolicy, compress_model
+from sls_deploy.compress import CompressionPolicy
 from sls_deploy.core.errors import ConfigError
 from sls_deploy.model import graphs
 from sls_deploy.model.convert import TorchSource, convert_to_onnx
 from sls_deploy.model.onnx_model import inspect_model
 from sls_deploy.model.samples import load_samples
 from sls_deploy.pipeline.intake import model_intake
+from tests.support.compress_models import compress_file
 
 torch = pytest.importorskip("torch")
 
@@ -69,21 +70,9 @@ def _compress(
     steps: int,
     spec: str = "prune:0.7",
 ):
-    info = inspect_model(onnx_path)
-    return compress_model(
-        info.path,
-        "m",
-        inputs=info.inputs,
-        outputs=info.outputs,
-        opset=info.opset,
-        samples=load_samples(samples, info.inputs),
-        policy=CompressionPolicy(spec, metric="top1", force=True, max_slowdown=100.0, finetune_steps=steps),
-        work_dir=work,
-        memory_mb=1024,
-        arch="x86_64",
-        sha256=info.sha256,
-        source=source,
-    )
+    policy = CompressionPolicy(spec, metric="top1", force=True, max_slowdown=100.0, finetune_steps=steps)
+    rows = load_samples(samples, inspect_model(onnx_path).inputs)
+    return compress_file(onnx_path, rows, policy, work, source=source)
 
 
 def _candidate(result, label: str = "prune:0.7"):

@@ -182,26 +182,40 @@ def feature_samples(rows: int = 48, seed: int = 5) -> Samples:
 
 
 def compress_file(
-    path: Path, samples: Samples, policy: Any, work_dir: Path, held_out: Samples | None = None
+    path: Path,
+    samples: Samples,
+    policy: Any,
+    work_dir: Path,
+    held_out: Samples | None = None,
+    *,
+    name: str = "m",
+    memory_mb: int = 1024,
+    source: Any = None,
+    progress: Any = None,
 ) -> Any:
-    """compress_model on an .onnx file as the pipeline calls it (x86_64, 1,024 MB): the CompressedModel."""
+    """compress_model on an .onnx file as the pipeline calls it (x86_64; 1,024 MB unless `memory_mb`): the
+    CompressedModel. `source`: the TorchSource prune's recovery trains; `progress`: a callable for the
+    progress lines."""
     from sls_deploy.compress import compress_model
+    from sls_deploy.core.progress import quiet
     from sls_deploy.model.onnx_model import inspect_model
 
     info = inspect_model(path)
     return compress_model(
         info.path,
-        "m",
+        name,
         inputs=info.inputs,
         outputs=info.outputs,
         opset=info.opset,
         samples=samples,
         policy=policy,
         work_dir=work_dir,
-        memory_mb=1024,
+        memory_mb=memory_mb,
         arch="x86_64",
         sha256=info.sha256,
+        progress=progress or quiet,
         held_out=held_out,
+        source=source,
     )
 
 
